@@ -1,0 +1,1 @@
+"""One module per op family; importing the package registers every converter."""

@@ -1,0 +1,1 @@
+"""Typed NNAPI IR: codes, operand types, ops, programs, builder, printer and verifier."""

@@ -1,0 +1,79 @@
+"""The NNAPI model exactly as the C API sees it: operand table, values, operations, I/O.
+
+This is the meeting point of three parts that must agree byte for byte: the backend lowers an IR
+program to a ``FlatModel`` and serializes it; the ser_model reader parses bytes back into one; the
+virtual device records the C calls the runtime replays into one and hands it to the interpreter.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import attrs
+
+from .codes import ELEMENT_BYTES, OperandCode, is_tensor_code
+
+
+@attrs.frozen
+class OperandDesc:
+    """One ``ANeuralNetworksOperandType``; a dim of 0 means unknown."""
+
+    code: int
+    dims: tuple[int, ...] = ()
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @property
+    def is_tensor(self) -> bool:
+        return is_tensor_code(self.code)
+
+    def byte_size(self) -> int | None:
+        """Bytes of a fully specified value of this type, or None while any dim is unknown."""
+        if any(d == 0 for d in self.dims):
+            return None
+        n = ELEMENT_BYTES.get(self.code)
+        if n is None:
+            return None
+        for d in self.dims:
+            n *= d
+        return n
+
+    def describe(self) -> str:
+        q = f" scale={self.scale:g} zp={self.zero_point}" if self.scale else ""
+        return f"{OperandCode(self.code).name}{list(self.dims)}{q}"
+
+
+@attrs.frozen
+class OperationDesc:
+    """One ``ANeuralNetworksModel_addOperation`` call."""
+
+    code: int
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@attrs.define
+class FlatModel:
+    """A whole NNAPI model; ``values`` maps operand index to its raw little-endian bytes.
+
+    An operand listed in ``values`` with ``b""`` is an omitted optional operand.
+    """
+
+    operands: list[OperandDesc] = attrs.field(factory=list)
+    values: dict[int, bytes] = attrs.field(factory=dict)
+    operations: list[OperationDesc] = attrs.field(factory=list)
+    inputs: list[int] = attrs.field(factory=list)
+    outputs: list[int] = attrs.field(factory=list)
+    relaxed: bool = False
+
+
+def scalar_bytes(code: int, value: float | int | bool) -> bytes:
+    """Encode one scalar operand value the way NNAPI reads it."""
+    fmt = {
+        OperandCode.INT32: "<i",
+        OperandCode.UINT32: "<I",
+        OperandCode.FLOAT32: "<f",
+        OperandCode.FLOAT16: "<e",
+        OperandCode.BOOL: "<?",
+    }[OperandCode(code)]
+    return struct.pack(fmt, value)

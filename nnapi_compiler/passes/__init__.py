@@ -1,0 +1,1 @@
+"""IR passes and the pass manager that runs them as one ordered pipeline."""

@@ -1,0 +1,1 @@
+"""Host execution of NNAPI models: reference kernels, interpreter and the virtual device."""
