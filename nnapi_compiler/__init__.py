@@ -1,5 +1,22 @@
 """nnapi_compiler: compile PyTorch models to Android NNAPI artifacts for stock PyTorch Mobile."""
 
-from .errors import NnapiCompilerError
+from .api import CompiledModel, compile, explain
+from .errors import (
+    CaptureError,
+    ConversionError,
+    InputError,
+    NnapiCompilerError,
+    NnapiRuntimeError,
+    QuantizationError,
+    SerModelError,
+    UnsupportedError,
+    VerificationError,
+    VirtualDeviceError,
+)
+from .runtime.device import virtual_device
 
-__all__ = ["NnapiCompilerError"]
+__all__ = [
+    "CaptureError", "CompiledModel", "ConversionError", "InputError", "NnapiCompilerError",
+    "NnapiRuntimeError", "QuantizationError", "SerModelError", "UnsupportedError",
+    "VerificationError", "VirtualDeviceError", "compile", "explain", "virtual_device",
+]

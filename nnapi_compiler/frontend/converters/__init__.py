@@ -1,1 +1,5 @@
 """One module per op family; importing the package registers every converter."""
+
+from . import activation, arith, conv, norm, pool, reduce, resize, shape, slicing
+
+__all__ = ["activation", "arith", "conv", "norm", "pool", "reduce", "resize", "shape", "slicing"]

@@ -1,0 +1,128 @@
+"""Capture a model as an fx graph and record example values on every node.
+
+``torch.fx.symbolic_trace`` (torch's own modules are leaves) comes first: it keeps module
+structure and works for eager-mode quantized models. When it fails — typically because Python
+reads shapes (``b, c, h, w = x.size()``) — ``torch.export`` specializes the code on the example
+shapes instead. Both dialects end as one GraphModule plus the example value of every node,
+computed once by running the example inputs through the graph; converters never re-run torch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+import attrs
+import torch
+import torch.fx
+from torch.utils import _pytree as pytree
+
+from ..errors import CaptureError
+
+EXAMPLE = "nnc_example"
+_TORCH_DIR = os.path.dirname(torch.__file__)
+
+
+class LeafTracer(torch.fx.Tracer):
+    """Symbolic tracer that keeps torch's own (float and quantized) modules as single nodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record_stack_traces = True
+
+    def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
+        mod = type(m).__module__
+        if isinstance(m, torch.nn.Sequential | torch.nn.ModuleList | torch.nn.ModuleDict):
+            return False
+        return mod.startswith(("torch.nn.", "torch.ao.nn."))
+
+
+@attrs.define(eq=False)
+class Captured:
+    """A captured model: graph, dialect, input names and the output structure."""
+
+    gm: torch.fx.GraphModule
+    dialect: str  # "fx" or "export"
+    input_names: list[str]
+    out_spec: pytree.TreeSpec
+    out_leaves: list[Any]  # fx Nodes or Python constants, in pytree order
+    trace_error: str = ""
+
+
+def _input_names(model: torch.nn.Module, n: int) -> list[str]:
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(names) < n or any(p.kind is p.VAR_POSITIONAL for p in params):
+        return [f"input{i}" for i in range(n)]
+    return names[:n]
+
+
+def _record_examples(gm: torch.fx.GraphModule, inputs: tuple) -> None:
+    """Run the graph once; store every node's example output in ``node.meta[EXAMPLE]``."""
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n: torch.fx.Node) -> Any:
+            out = super().run_node(n)
+            # Clone tensors: a later in-place op must not change what this node produced.
+            n.meta[EXAMPLE] = pytree.tree_map(
+                lambda t: t.detach().clone() if isinstance(t, torch.Tensor) else t, out
+            )
+            return out
+
+    with torch.no_grad():
+        Recorder(gm).run(*inputs)
+
+
+def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
+    """Capture ``model`` called on ``inputs``; raises CaptureError if neither dialect works."""
+    names = _input_names(model, len(inputs))
+    trace_error = ""
+    try:
+        graph = LeafTracer().trace(model)
+        gm = torch.fx.GraphModule(model, graph)
+        _record_examples(gm, inputs)
+        out = next(n for n in gm.graph.nodes if n.op == "output").args[0]
+        leaves, spec = pytree.tree_flatten(out)
+        return Captured(gm, "fx", names, spec, leaves)
+    except Exception as e:  # noqa: BLE001 - any tracing failure sends us to torch.export
+        trace_error = f"{type(e).__name__}: {e}"
+    try:
+        ep = torch.export.export(model, inputs, strict=False)
+        gm = ep.module()
+    except Exception as e:  # noqa: BLE001
+        raise CaptureError(
+            "could not capture the model.\n"
+            f"  torch.fx.symbolic_trace: {trace_error}\n"
+            f"  torch.export: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from e
+    _record_examples(gm, inputs)
+    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+    flat = list(out_node.args[0])
+    spec = ep.call_spec.out_spec
+    if spec is None:
+        flat_leaves, spec = pytree.tree_flatten(out_node.args[0])
+        flat = flat_leaves
+    return Captured(gm, "export", names, spec, flat, trace_error)
+
+
+def source_of(node: torch.fx.Node) -> str:
+    """``file:line: code`` of the user's line that created ``node`` (innermost frame)."""
+    trace = node.stack_trace or node.meta.get("stack_trace") or ""
+    lines = [ln for ln in trace.strip().splitlines() if ln.strip()]
+    for i in range(len(lines) - 1, -1, -1):
+        ln = lines[i].strip()
+        if ln.startswith('File "'):
+            try:
+                path = ln.split('"')[1]
+                if path.startswith(_TORCH_DIR):
+                    continue  # torch's own frames say nothing about the user's model
+                lineno = ln.split("line ")[1].split(",")[0]
+            except IndexError:
+                continue
+            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            return f"{path}:{lineno}: {code}"
+    return ""

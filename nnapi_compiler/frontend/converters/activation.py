@@ -1,0 +1,151 @@
+"""Activations: ReLU family, clamp/hardtanh, sigmoid, tanh, hard-swish/-sigmoid, SiLU, (P/Leaky)ReLU, ELU.
+
+Ops that NNAPI lacks, or lacks at the target, are expressed exactly with legal ones here or
+in the legalize pass (HARD_SWISH and ELU exist from FL4 only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...ir import ops
+from ...ir.codes import FuseCode
+from ..lower import Ctx
+from ..registry import Refuse, converter
+from ._util import static_tensor, value
+
+aten = torch.ops.aten
+
+
+def _aten(*names: str) -> list[Any]:
+    """ATen overloads by ``name.overload``, skipping ones this torch build lacks."""
+    out = []
+    for n in names:
+        packet, _, overload = n.partition(".")
+        op = getattr(getattr(aten, packet, None), overload or "default", None)
+        if op is not None:
+            out.append(op)
+    return out
+
+
+def unary(name: str, *, methods: tuple[str, ...] = ()) -> list[Any]:
+    """Every spelling of a unary op ``name``: torch/F functions, in-place twins, methods, ATen."""
+    keys: list[Any] = []
+    for mod in (torch, F):
+        for n in (name, name + "_"):
+            fn = getattr(mod, n, None)
+            if fn is not None and fn not in keys:
+                keys.append(fn)
+    keys += [name, name + "_", *methods]
+    keys += _aten(f"{name}.default", f"{name}_.default")
+    return keys
+
+
+@converter(*unary("relu"), sig=lambda input, inplace=False: None, modules={nn.ReLU: lambda m: {}})
+def relu(ctx: Ctx, a: dict) -> Any:
+    return ctx.emit(ops.Relu, x=value(a["input"]))
+
+
+def clamp_value(ctx: Ctx, x: Any, lo: float | None, hi: float | None) -> Any:
+    """clamp(x, lo, hi) as the cheapest exact NNAPI form."""
+    x = value(x)
+    fused = {(0.0, None): ops.Relu, (-1.0, 1.0): ops.Relu1, (0.0, 6.0): ops.Relu6}
+    key = (None if lo is None else float(lo), None if hi is None else float(hi))
+    if key in fused:
+        return ctx.emit(fused[key], x=x)
+    if lo is not None:
+        x = ctx.emit(ops.Maximum, a=x, b=ctx.tensor(float(lo)))
+    if hi is not None:
+        x = ctx.emit(ops.Minimum, a=x, b=ctx.tensor(float(hi)))
+    return x
+
+
+@converter(*unary("relu6"), sig=lambda input, inplace=False: None, modules={nn.ReLU6: lambda m: {}})
+def relu6(ctx: Ctx, a: dict) -> Any:
+    return clamp_value(ctx, a["input"], 0.0, 6.0)
+
+
+@converter(*unary("hardtanh"), sig=lambda input, min_val=-1.0, max_val=1.0, inplace=False: None,
+           modules={nn.Hardtanh: lambda m: {"min_val": m.min_val, "max_val": m.max_val}})
+def hardtanh(ctx: Ctx, a: dict) -> Any:
+    return clamp_value(ctx, a["input"], a["min_val"], a["max_val"])
+
+
+@converter(*unary("clamp"), *unary("clip"), *_aten("clamp.Tensor"),
+           sig=lambda input, min=None, max=None: None)
+def clamp(ctx: Ctx, a: dict) -> Any:
+    lo, hi = a["min"], a["max"]
+    if isinstance(lo, torch.Tensor | ops.Op) or isinstance(hi, torch.Tensor):
+        raise Refuse("clamp bounds must be numbers")
+    if lo is None and hi is None:
+        raise Refuse("clamp needs min or max")
+    return clamp_value(ctx, a["input"], lo, hi)
+
+
+@converter(*unary("sigmoid"), sig=lambda input: None, modules={nn.Sigmoid: lambda m: {}})
+def sigmoid(ctx: Ctx, a: dict) -> Any:
+    return ctx.emit(ops.Logistic, x=value(a["input"]))
+
+
+@converter(*unary("tanh"), sig=lambda input: None, modules={nn.Tanh: lambda m: {}})
+def tanh(ctx: Ctx, a: dict) -> Any:
+    return ctx.emit(ops.Tanh, x=value(a["input"]))
+
+
+@converter(*unary("hardswish"), sig=lambda input, inplace=False: None,
+           modules={nn.Hardswish: lambda m: {}})
+def hardswish(ctx: Ctx, a: dict) -> Any:
+    return ctx.emit(ops.HardSwish, x=value(a["input"]))
+
+
+@converter(*unary("hardsigmoid"), sig=lambda input, inplace=False: None,
+           modules={nn.Hardsigmoid: lambda m: {}})
+def hardsigmoid(ctx: Ctx, a: dict) -> Any:
+    # relu6(x + 3) / 6, divided (not multiplied by 1/6) to round exactly like eager.
+    t = ctx.emit(ops.Add, a=value(a["input"]), b=ctx.tensor(3.0), fuse=FuseCode.FUSED_RELU6)
+    return ctx.emit(ops.Div, a=t, b=ctx.tensor(6.0))
+
+
+@converter(*unary("silu"), sig=lambda input, inplace=False: None, modules={nn.SiLU: lambda m: {}})
+def silu(ctx: Ctx, a: dict) -> Any:
+    x = value(a["input"])
+    return ctx.emit(ops.Mul, a=x, b=ctx.emit(ops.Logistic, x=x))
+
+
+@converter(*unary("leaky_relu"), sig=lambda input, negative_slope=0.01, inplace=False: None,
+           modules={nn.LeakyReLU: lambda m: {"negative_slope": m.negative_slope}})
+def leaky_relu(ctx: Ctx, a: dict) -> Any:
+    # NNAPI has no leaky ReLU; PRELU with one broadcast slope is the same function.
+    alpha = ctx.const(torch.tensor([float(a["negative_slope"])]))
+    return ctx.emit(ops.Prelu, x=value(a["input"]), alpha=alpha)
+
+
+@converter(*unary("prelu"), sig=lambda input, weight: None,
+           modules={nn.PReLU: lambda m: {"weight": m.weight}})
+def prelu(ctx: Ctx, a: dict) -> Any:
+    x = value(a["input"])
+    w = static_tensor(a["weight"], "PReLU weight").reshape(-1)
+    if w.numel() > 1:
+        if x.type.rank < 2 or x.type.shape[1] != w.numel():
+            raise Refuse("PReLU weight count must equal the channel dim (dim 1)")
+        w = w.reshape([w.numel()] + [1] * (x.type.rank - 2))
+    return ctx.emit(ops.Prelu, x=x, alpha=ctx.const(w))
+
+
+@converter(F.elu, F.elu_, "elu", "elu_",
+           sig=lambda input, alpha=1.0, inplace=False: None,
+           modules={nn.ELU: lambda m: {"alpha": m.alpha}})
+def elu(ctx: Ctx, a: dict) -> Any:
+    return ctx.emit(ops.Elu, x=value(a["input"]), alpha=float(a["alpha"]))
+
+
+@converter(*_aten("elu.default", "elu_.default"),
+           sig=lambda input, alpha=1.0, scale=1.0, input_scale=1.0: None)
+def aten_elu(ctx: Ctx, a: dict) -> Any:
+    if a["scale"] != 1 or a["input_scale"] != 1:
+        raise Refuse("elu with scale/input_scale (SELU/CELU) is not supported")
+    return ctx.emit(ops.Elu, x=value(a["input"]), alpha=float(a["alpha"]))

@@ -1,0 +1,112 @@
+"""Convolutions: Conv2d (plain, depthwise with any multiplier, grouped, dilated, 'same'/'valid')
+and ConvTranspose2d, lowered to CONV_2D / DEPTHWISE_CONV_2D / GROUPED_CONV_2D / TRANSPOSE_CONV_2D.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...ir import ops
+from ..lower import Ctx
+from ..registry import Refuse, converter
+from ._util import image, pair, static_tensor, value
+from .activation import _aten
+
+
+def _conv_module(m: nn.Conv2d) -> dict[str, Any]:
+    if m.padding_mode != "zeros":
+        raise Refuse(f"padding_mode={m.padding_mode!r} is not supported (only 'zeros')")
+    return {"weight": m.weight, "bias": m.bias, "stride": m.stride, "padding": m.padding,
+            "dilation": m.dilation, "groups": m.groups}
+
+
+def _explicit_padding(padding: Any, k: tuple[int, int], d: tuple[int, int]) -> ops.Padding:
+    if padding == "valid":
+        return ops.Padding()
+    if padding == "same":
+        # PyTorch puts the odd extra row/column at the end, as NNAPI's SAME does.
+        th, tw = d[0] * (k[0] - 1), d[1] * (k[1] - 1)
+        return ops.Padding(th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    ph, pw = pair(padding, "padding")
+    return ops.Padding(ph, ph, pw, pw)
+
+
+@converter(F.conv2d, torch.conv2d, *_aten("conv2d.default"),
+           sig=lambda input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1: None,
+           modules={nn.Conv2d: _conv_module})
+def conv2d(ctx: Ctx, a: dict) -> Any:
+    x = image(a["input"])
+    w = static_tensor(a["weight"], "conv weight")
+    cout, cin_g, kh, kw = w.shape
+    bias = static_tensor(a["bias"], "conv bias") if a["bias"] is not None else torch.zeros(cout)
+    groups = int(a["groups"])
+    stride, dil = pair(a["stride"], "stride"), pair(a["dilation"], "dilation")
+    fields = dict(
+        input=x, bias=ctx.const(bias),
+        padding=_explicit_padding(a["padding"], (kh, kw), dil),
+        stride=ops.HW(*stride), dilation=ops.HW(*dil),
+    )
+    cin = x.type.shape[1]
+    if groups == 1:
+        return ctx.emit(ops.Conv2d, filter=ctx.const(w.permute(0, 2, 3, 1)), **fields)
+    if groups == cin and cin_g == 1:
+        # Depthwise: filter [1, kh, kw, Cout], output channel k*mult+q reads input channel k.
+        return ctx.emit(ops.DepthwiseConv2d, filter=ctx.const(w.permute(1, 2, 3, 0)),
+                        multiplier=cout // cin, **fields)
+    if dil != (1, 1):
+        raise Refuse("grouped convolution with dilation has no NNAPI form")
+    return ctx.emit(ops.GroupedConv2d, filter=ctx.const(w.permute(0, 2, 3, 1)), groups=groups,
+                    **fields)
+
+
+def _tconv_module(m: nn.ConvTranspose2d) -> dict[str, Any]:
+    if m.padding_mode != "zeros":
+        raise Refuse(f"padding_mode={m.padding_mode!r} is not supported")
+    return {"weight": m.weight, "bias": m.bias, "stride": m.stride, "padding": m.padding,
+            "output_padding": m.output_padding, "groups": m.groups, "dilation": m.dilation}
+
+
+@converter(F.conv_transpose2d, torch.conv_transpose2d, *_aten("conv_transpose2d.input"),
+           sig=lambda input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+           dilation=1: None,
+           modules={nn.ConvTranspose2d: _tconv_module})
+def conv_transpose2d(ctx: Ctx, a: dict) -> Any:
+    x = image(a["input"])
+    w = static_tensor(a["weight"], "conv_transpose weight")  # [Cin, Cout/groups, kh, kw]
+    if int(a["groups"]) != 1:
+        raise Refuse("grouped transposed convolution has no NNAPI form")
+    cin, cout, kh, kw = w.shape
+    dh, dw = pair(a["dilation"], "dilation")
+    if (dh, dw) != (1, 1):
+        # A dilated kernel is the kernel with (d-1) zeros between taps: exact, no dilation input.
+        dil = torch.zeros(cin, cout, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+        dil[:, :, ::dh, ::dw] = w
+        w = dil
+    ph, pw = pair(a["padding"], "padding")
+    oph, opw = pair(a["output_padding"], "output_padding")
+    if oph > ph or opw > pw:
+        raise Refuse("output_padding larger than padding is not supported")
+    bias = static_tensor(a["bias"], "bias") if a["bias"] is not None else torch.zeros(cout)
+    sh, sw = pair(a["stride"], "stride")
+    return ctx.emit(
+        ops.TransposeConv2d, input=x, filter=ctx.const(w.permute(1, 2, 3, 0)),
+        bias=ctx.const(bias), padding=ops.Padding(ph, ph - oph, pw, pw - opw),
+        stride=ops.HW(sh, sw),
+    )
+
+
+@converter(F.linear, *_aten("linear.default"), sig=lambda input, weight, bias=None: None,
+           modules={nn.Linear: lambda m: {"weight": m.weight, "bias": m.bias}})
+def linear(ctx: Ctx, a: dict) -> Any:
+    x = value(a["input"])
+    w = static_tensor(a["weight"], "linear weight")
+    units = w.shape[0]
+    bias = static_tensor(a["bias"], "linear bias") if a["bias"] is not None else torch.zeros(units)
+    y = ctx.emit(ops.FullyConnected, input=x, weights=ctx.const(w), bias=ctx.const(bias))
+    if x.type.rank != 2:
+        y = ctx.emit(ops.Reshape, x=y, shape=(*x.type.shape[:-1], units))
+    return y

@@ -1,0 +1,55 @@
+"""Reductions along axes: mean (MEAN), softmax and log_softmax (SOFTMAX / LOG_SOFTMAX)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...ir import ops
+from ..lower import Ctx
+from ..registry import Refuse, converter
+from ._util import axis, value
+from .activation import _aten
+
+
+@converter(torch.mean, "mean", *_aten("mean.dim", "mean.default"),
+           sig=lambda input, dim=None, keepdim=False, dtype=None: None)
+def mean(ctx: Ctx, a: dict) -> Any:
+    x = value(a["input"])
+    if a["dtype"] not in (None, torch.float32):
+        raise Refuse(f"mean with dtype={a['dtype']} is not supported")
+    r = x.type.rank
+    dims = a["dim"]
+    axes = list(range(r)) if dims is None or dims == [] else (
+        [dims] if isinstance(dims, int) else list(dims))
+    y = ctx.emit(ops.Mean, x=x, axes=tuple(axis(d, r) for d in axes), keep_dims=bool(a["keepdim"]))
+    if tuple(y.type.shape) != tuple(ctx.example.shape):  # full reduction to a 0-d tensor
+        y = ctx.emit(ops.Reshape, x=y, shape=tuple(ctx.example.shape) or (1,))
+    return y
+
+
+def _softmax(ctx: Ctx, a: dict, cls: type[ops.Softmax]) -> Any:
+    x = value(a["input"])
+    if a["dim"] is None:
+        raise Refuse("softmax without dim is deprecated and ambiguous; pass dim explicitly")
+    if x.type.rank > 4:
+        raise Refuse("softmax beyond rank 4 has no NNAPI form")
+    return ctx.emit(cls, x=x, axis=axis(a["dim"], x.type.rank))
+
+
+@converter(F.softmax, torch.softmax, "softmax", *_aten("softmax.int", "_softmax.default"),
+           sig=lambda input, dim=None, *rest, **kw: None,
+           modules={nn.Softmax: lambda m: {"dim": m.dim}})
+def softmax(ctx: Ctx, a: dict) -> Any:
+    return _softmax(ctx, a, ops.Softmax)
+
+
+@converter(F.log_softmax, torch.log_softmax, "log_softmax",
+           *_aten("log_softmax.int", "_log_softmax.default"),
+           sig=lambda input, dim=None, *rest, **kw: None,
+           modules={nn.LogSoftmax: lambda m: {"dim": m.dim}})
+def log_softmax(ctx: Ctx, a: dict) -> Any:
+    return _softmax(ctx, a, ops.LogSoftmax)

@@ -1,0 +1,78 @@
+"""Builds IR programs: allocates SSA values, infers result types, shares identical constants."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import attrs
+import torch
+
+from .ops.base import Constant, Loc, Op
+from .program import Program
+from .types import DimOrder, TensorType, Value, tensor_digest
+
+O = TypeVar("O", bound=Op)
+
+_CODE_FOR_DTYPE = {
+    torch.float32: "TENSOR_FLOAT32",
+    torch.int32: "TENSOR_INT32",
+    torch.float16: "TENSOR_FLOAT16",
+    torch.bool: "TENSOR_BOOL8",
+}
+
+
+@attrs.define(eq=False)
+class Builder:
+    """Appends ops in order; ``loc`` is stamped on every op created while it is set."""
+
+    level: int = 3
+    ops: list[Op] = attrs.field(factory=list)
+    inputs: list[Value] = attrs.field(factory=list)
+    loc: Loc | None = None
+    _next: int = 0
+    _consts: dict[str, Value] = attrs.field(factory=dict)
+
+    def _value(self, t: TensorType) -> Value:
+        v = Value(self._next, t)
+        self._next += 1
+        return v
+
+    def input(self, t: TensorType) -> Value:
+        v = self._value(t)
+        self.inputs.append(v)
+        return v
+
+    def op(self, cls: type[O], **fields: Any) -> O:
+        """Create ``cls(**fields)``, infer its result types, append it, return it."""
+        fields.setdefault("loc", self.loc)
+        probe = cls(results=(), **fields)
+        results = tuple(self._value(t) for t in probe.infer())
+        op = attrs.evolve(probe, results=results)
+        self.ops.append(op)
+        return op
+
+    def emit(self, cls: type[Op], **fields: Any) -> Value:
+        """Like ``op`` for single-result ops; returns the result value."""
+        return self.op(cls, **fields).result
+
+    def const(self, data: torch.Tensor, dim_order: DimOrder = DimOrder.CONTIGUOUS) -> Value:
+        """A constant tensor value; identical data (dtype, shape, bytes) yield the same value."""
+        data = data.detach().contiguous()
+        if data.dtype == torch.float64:
+            data = data.float()
+        if data.dtype == torch.int64:
+            data = data.int()
+        key = tensor_digest(data) + dim_order.value
+        if key not in self._consts:
+            from .codes import OperandCode
+
+            code = OperandCode[_CODE_FOR_DTYPE[data.dtype]]
+            t = TensorType(code, tuple(data.shape), None, dim_order)
+            v = self._value(t)
+            self.ops.append(Constant(results=(v,), data=data, loc=self.loc))
+            self._consts[key] = v
+        return self._consts[key]
+
+    def finish(self, outputs: list[Value] | tuple[Value, ...]) -> Program:
+        return Program(inputs=tuple(self.inputs), ops=tuple(self.ops), outputs=tuple(outputs),
+                       level=self.level)

@@ -1,0 +1,129 @@
+"""Base classes of IR operations: typed fields, generic operand walking, type inference hooks.
+
+An op is a frozen attrs class. Its tensor inputs are the fields holding ``Value`` (or tuples of
+them); everything else is a typed attribute. NNAPI ops name their ``code`` once and give their
+positional NNAPI operand list in ``nnapi_operands``; the minimum feature level comes from the spec
+table plus whatever optional features (layout flag, dilation, ...) an instance uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import attrs
+import torch
+
+from ..codes import OP_SPECS, OpCode
+from ..types import Operand, TensorType, Value, tensor_digest
+
+
+@attrs.frozen
+class Loc:
+    """Where an op came from: the fx node name, its target and the user's source line."""
+
+    node: str
+    target: str = ""
+    source: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.node} ({self.target})" + (f" at {self.source}" if self.source else "")
+
+
+class Op:
+    """Base of every IR operation (declared as ``@attrs.frozen(kw_only=True)`` subclasses)."""
+
+    mnemonic: ClassVar[str] = "op"
+    results: tuple[Value, ...]
+    loc: Loc | None
+
+    # -- generic structure ---------------------------------------------------------------
+    def input_fields(self) -> list[str]:
+        return [
+            f.name for f in attrs.fields(type(self)) if f.name not in ("results", "loc")
+            and _holds_values(getattr(self, f.name))
+        ]
+
+    def inputs(self) -> tuple[Value, ...]:
+        """Tensor values this op reads, in field order (for SSA and data-flow analysis)."""
+        out: list[Value] = []
+        for name in self.input_fields():
+            v = getattr(self, name)
+            out.extend(v if isinstance(v, tuple) else (v,))
+        return tuple(out)
+
+    def attributes(self) -> dict[str, Any]:
+        """Non-value fields (the op's typed attributes), for printing and comparison."""
+        skip = {"results", "loc", *self.input_fields()}
+        return {f.name: getattr(self, f.name) for f in attrs.fields(type(self)) if f.name not in skip}
+
+    def map_inputs(self, f: Callable[[Value], Value]) -> Op:
+        """The same op reading ``f(v)`` for every input value ``v``."""
+        changes = {}
+        for name in self.input_fields():
+            v = getattr(self, name)
+            changes[name] = tuple(f(x) for x in v) if isinstance(v, tuple) else f(v)
+        return attrs.evolve(self, **changes)  # type: ignore[misc]
+
+    @property
+    def result(self) -> Value:
+        if len(self.results) != 1:
+            raise ValueError(f"{self.mnemonic} has {len(self.results)} results")
+        return self.results[0]
+
+    # -- semantics hooks -----------------------------------------------------------------
+    def infer(self) -> tuple[TensorType, ...]:
+        """Result types computed from the inputs and attributes (the verifier re-checks them)."""
+        raise NotImplementedError(type(self).__name__)
+
+    def check(self) -> list[str]:
+        """Op-specific well-formedness problems beyond type inference (empty list = fine)."""
+        return []
+
+
+def _holds_values(v: object) -> bool:
+    return isinstance(v, Value) or (
+        isinstance(v, tuple) and len(v) > 0 and all(isinstance(x, Value) for x in v)
+    )
+
+
+class NnapiOp(Op):
+    """An op that becomes exactly one NNAPI operation."""
+
+    code: ClassVar[OpCode]
+
+    @classmethod
+    def spec_level(cls) -> int:
+        return OP_SPECS[cls.code].min_level
+
+    def required_level(self) -> int:
+        """Lowest feature level at which this instance (with its optional inputs) is legal."""
+        return self.spec_level()
+
+    def nnapi_operands(self) -> list[Operand]:
+        """The positional NNAPI input operand list, exactly as ``addOperation`` receives it."""
+        raise NotImplementedError(type(self).__name__)
+
+
+@attrs.frozen(kw_only=True)
+class Constant(Op):
+    """A constant tensor (weights, biases, broadcast scalars); identical data share a digest."""
+
+    mnemonic: ClassVar[str] = "constant"
+    results: tuple[Value, ...]
+    data: torch.Tensor = attrs.field(eq=False, repr=False)
+    digest: str = attrs.field(
+        default=attrs.Factory(lambda self: tensor_digest(self.data), takes_self=True)
+    )
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        return (self.results[0].type,)
+
+    def check(self) -> list[str]:
+        t = self.results[0].type
+        if tuple(self.data.shape) != t.shape:
+            return [f"constant data shape {tuple(self.data.shape)} != type shape {t.shape}"]
+        if self.data.dtype != t.torch_dtype:
+            return [f"constant dtype {self.data.dtype} != {t.torch_dtype}"]
+        return []

@@ -1,0 +1,72 @@
+"""Axis-reducing NNAPI ops: MEAN, SOFTMAX and LOG_SOFTMAX (axes are physical NNAPI axes)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from ..codes import OpCode
+from ..types import DimOrder, IntVector, Operand, TensorType, Value, f32, i32
+from .base import Loc, NnapiOp
+
+
+@attrs.frozen(kw_only=True)
+class Mean(NnapiOp):
+    mnemonic: ClassVar[str] = "mean"
+    code: ClassVar[OpCode] = OpCode.MEAN
+    results: tuple[Value, ...] = ()
+    x: Value
+    axes: tuple[int, ...] = attrs.field(converter=lambda a: tuple(sorted(a)))
+    keep_dims: bool
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        s = self.x.type.shape
+        if self.keep_dims:
+            shape = tuple(1 if i in self.axes else d for i, d in enumerate(s))
+            return (self.x.type.with_shape(shape),)
+        shape = tuple(d for i, d in enumerate(s) if i not in self.axes) or (1,)
+        return (attrs.evolve(self.x.type, shape=shape, dim_order=DimOrder.CONTIGUOUS),)
+
+    def check(self) -> list[str]:
+        r = self.x.type.rank
+        if not self.axes or any(not 0 <= a < r for a in self.axes) or len(set(self.axes)) < len(self.axes):
+            return [f"axes {self.axes} invalid for rank {r}"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, IntVector(self.axes), i32(1 if self.keep_dims else 0)]
+
+
+@attrs.frozen(kw_only=True)
+class Softmax(NnapiOp):
+    """exp((x - max) * beta) / sum along ``axis`` (the axis operand needs FL3)."""
+
+    mnemonic: ClassVar[str] = "softmax"
+    code: ClassVar[OpCode] = OpCode.SOFTMAX
+    results: tuple[Value, ...] = ()
+    x: Value
+    axis: int
+    beta: float = 1.0
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        return (self.x.type,)
+
+    def check(self) -> list[str]:
+        if not 0 <= self.axis < self.x.type.rank:
+            return [f"axis {self.axis} out of range"]
+        return []
+
+    def required_level(self) -> int:
+        return 3
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, f32(self.beta), i32(self.axis)]
+
+
+@attrs.frozen(kw_only=True)
+class LogSoftmax(Softmax):
+    mnemonic: ClassVar[str] = "log_softmax"
+    code: ClassVar[OpCode] = OpCode.LOG_SOFTMAX

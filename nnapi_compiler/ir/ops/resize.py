@@ -1,0 +1,58 @@
+"""RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR by output size, with the FL4 coordinate flags."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from ..codes import OpCode
+from ..types import DimOrder, Operand, TensorType, Value, boolean, i32
+from .base import Loc, NnapiOp
+
+
+@attrs.frozen(kw_only=True)
+class _Resize(NnapiOp):
+    results: tuple[Value, ...] = ()
+    x: Value
+    out_h: int
+    out_w: int
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def _nchw(self) -> bool:
+        return self.x.type.dim_order is DimOrder.CONTIGUOUS
+
+    def infer(self) -> tuple[TensorType, ...]:
+        t = self.x.type
+        n, a, b, c = t.shape
+        shape = (n, a, self.out_h, self.out_w) if self._nchw() else (n, self.out_h, self.out_w, c)
+        return (t.with_shape(shape),)
+
+    def check(self) -> list[str]:
+        if self.half_pixel_centers and self.align_corners:
+            return ["half_pixel_centers requires align_corners = false"]
+        return []
+
+    def required_level(self) -> int:
+        level = max(self.spec_level(), 3)
+        return max(level, 4) if self.align_corners or self.half_pixel_centers else level
+
+    def nnapi_operands(self) -> list[Operand]:
+        ops: list[Operand] = [self.x, i32(self.out_w), i32(self.out_h), boolean(self._nchw())]
+        if self.align_corners or self.half_pixel_centers:
+            ops += [boolean(self.align_corners), boolean(self.half_pixel_centers)]
+        return ops
+
+
+@attrs.frozen(kw_only=True)
+class ResizeNearest(_Resize):
+    mnemonic: ClassVar[str] = "resize_nearest_neighbor"
+    code: ClassVar[OpCode] = OpCode.RESIZE_NEAREST_NEIGHBOR
+
+
+@attrs.frozen(kw_only=True)
+class ResizeBilinear(_Resize):
+    mnemonic: ClassVar[str] = "resize_bilinear"
+    code: ClassVar[OpCode] = OpCode.RESIZE_BILINEAR

@@ -1,0 +1,177 @@
+"""Data-movement NNAPI ops: reshape, transpose, concatenation, strided slice, padding.
+
+Axes, perms and slice bounds are physical (NNAPI) axes of the operand as stored.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from ..codes import OpCode
+from ..types import DimOrder, IntVector, Operand, Scalar, TensorType, Value, f32, i32
+from .base import Loc, NnapiOp
+
+
+@attrs.frozen(kw_only=True)
+class Reshape(NnapiOp):
+    mnemonic: ClassVar[str] = "reshape"
+    code: ClassVar[OpCode] = OpCode.RESHAPE
+    results: tuple[Value, ...] = ()
+    x: Value
+    shape: tuple[int, ...] = attrs.field(converter=tuple)
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        return (attrs.evolve(self.x.type, shape=self.shape, dim_order=DimOrder.CONTIGUOUS),)
+
+    def check(self) -> list[str]:
+        t = self.x.type
+        if t.known and t.numel != _prod(self.shape):
+            return [f"reshape {t.shape} -> {self.shape} changes the element count"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, IntVector(self.shape)]
+
+
+def _prod(xs: tuple[int, ...]) -> int:
+    n = 1
+    for x in xs:
+        n *= x
+    return n
+
+
+@attrs.frozen(kw_only=True)
+class Transpose(NnapiOp):
+    """out dim i = in dim perm[i]."""
+
+    mnemonic: ClassVar[str] = "transpose"
+    code: ClassVar[OpCode] = OpCode.TRANSPOSE
+    results: tuple[Value, ...] = ()
+    x: Value
+    perm: tuple[int, ...] = attrs.field(converter=tuple)
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        s = self.x.type.shape
+        return (attrs.evolve(self.x.type, shape=tuple(s[p] for p in self.perm),
+                             dim_order=DimOrder.CONTIGUOUS),)
+
+    def check(self) -> list[str]:
+        if sorted(self.perm) != list(range(self.x.type.rank)):
+            return [f"perm {self.perm} is not a permutation of rank {self.x.type.rank}"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, IntVector(self.perm)]
+
+
+@attrs.frozen(kw_only=True)
+class Concatenation(NnapiOp):
+    mnemonic: ClassVar[str] = "concatenation"
+    code: ClassVar[OpCode] = OpCode.CONCATENATION
+    results: tuple[Value, ...] = ()
+    xs: tuple[Value, ...] = attrs.field(converter=tuple)
+    axis: int
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        first = self.xs[0].type
+        dims = [x.type.shape[self.axis] for x in self.xs]
+        total = None if None in dims else sum(dims)  # type: ignore[arg-type]
+        shape = list(first.shape)
+        shape[self.axis] = total
+        return (first.with_shape(tuple(shape)),)
+
+    def check(self) -> list[str]:
+        r = self.xs[0].type.rank
+        if not 0 <= self.axis < r:
+            return [f"axis {self.axis} out of range for rank {r}"]
+        for x in self.xs:
+            other = [d for i, d in enumerate(x.type.shape) if i != self.axis]
+            ref = [d for i, d in enumerate(self.xs[0].type.shape) if i != self.axis]
+            if other != ref or x.type.code != self.xs[0].type.code:
+                return [f"input {x} {x.type} does not match {self.xs[0].type} off the axis"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [*self.xs, i32(self.axis)]
+
+
+@attrs.frozen(kw_only=True)
+class StridedSlice(NnapiOp):
+    """STRIDED_SLICE with normalized, non-negative begin/end and positive strides."""
+
+    mnemonic: ClassVar[str] = "strided_slice"
+    code: ClassVar[OpCode] = OpCode.STRIDED_SLICE
+    results: tuple[Value, ...] = ()
+    x: Value
+    begin: tuple[int, ...] = attrs.field(converter=tuple)
+    end: tuple[int, ...] = attrs.field(converter=tuple)
+    strides: tuple[int, ...] = attrs.field(converter=tuple)
+    shrink_mask: int = 0
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        shape = []
+        for i, (b, e, s) in enumerate(zip(self.begin, self.end, self.strides, strict=True)):
+            if self.shrink_mask >> i & 1:
+                continue
+            shape.append(max(0, -(-(e - b) // s)))
+        return (attrs.evolve(self.x.type, shape=tuple(shape) or (1,),
+                             dim_order=DimOrder.CONTIGUOUS),)
+
+    def check(self) -> list[str]:
+        r = self.x.type.rank
+        if not len(self.begin) == len(self.end) == len(self.strides) == r:
+            return ["begin/end/strides must have one entry per dim"]
+        if any(s <= 0 for s in self.strides):
+            return ["strides must be positive"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, IntVector(self.begin), IntVector(self.end), IntVector(self.strides),
+                i32(0), i32(0), i32(self.shrink_mask)]
+
+
+@attrs.frozen(kw_only=True)
+class Pad(NnapiOp):
+    """PAD (value 0) or, with a nonzero ``value``, PAD_V2; ``pads`` is ((before, after), ...)."""
+
+    mnemonic: ClassVar[str] = "pad"
+    code: ClassVar[OpCode] = OpCode.PAD
+    results: tuple[Value, ...] = ()
+    x: Value
+    pads: tuple[tuple[int, int], ...] = attrs.field(converter=lambda p: tuple(map(tuple, p)))
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        shape = tuple(
+            None if d is None else d + a + b
+            for d, (a, b) in zip(self.x.type.shape, self.pads, strict=True)
+        )
+        return (self.x.type.with_shape(shape),)
+
+    def check(self) -> list[str]:
+        if len(self.pads) != self.x.type.rank or any(min(p) < 0 for p in self.pads):
+            return [f"pads {self.pads} must be non-negative, one pair per dim"]
+        return []
+
+    def _pads_operand(self) -> IntVector:
+        return IntVector([v for p in self.pads for v in p], shape=(len(self.pads), 2))
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, self._pads_operand()]
+
+
+@attrs.frozen(kw_only=True)
+class PadV2(Pad):
+    mnemonic: ClassVar[str] = "pad_v2"
+    code: ClassVar[OpCode] = OpCode.PAD_V2
+    value: float = 0.0
+
+    def nnapi_operands(self) -> list[Operand]:
+        pad_value: Scalar = f32(self.value)
+        return [self.x, self._pads_operand(), pad_value]

@@ -1,0 +1,82 @@
+"""IR verifier: SSA, inferred types, op well-formedness and legality at the target feature level.
+
+A failure raises VerificationError showing the IR around the failing op, so a broken pass is
+found where it broke the program rather than later on a phone.
+"""
+
+from __future__ import annotations
+
+from ..errors import VerificationError
+from .codes import OP_SPECS, OPERAND_MIN_LEVEL, OpCode, type_name
+from .ops.base import NnapiOp, Op
+from .printer import print_op
+from .program import Program
+
+
+def _context(p: Program, index: int, radius: int = 3) -> str:
+    lo, hi = max(0, index - radius), min(len(p.ops), index + radius + 1)
+    lines = []
+    for i in range(lo, hi):
+        mark = ">>" if i == index else "  "
+        lines.append(f"{mark} {i:4d}: {print_op(p.ops[i])}")
+    return "\n".join(lines)
+
+
+def op_problems(op: Op, level: int) -> list[str]:
+    """Everything wrong with one op in isolation at ``level``."""
+    errs = list(op.check())
+    if not errs:
+        try:
+            inferred = op.infer()
+        except Exception as e:  # noqa: BLE001 - inference failing is itself the finding
+            errs.append(f"type inference failed: {e}")
+        else:
+            actual = tuple(r.type for r in op.results)
+            if inferred != actual:
+                errs.append(
+                    "result types " + ", ".join(map(str, actual))
+                    + " != inferred " + ", ".join(map(str, inferred))
+                )
+    if isinstance(op, NnapiOp):
+        need = op.required_level()
+        if need > level:
+            errs.append(f"{OpCode(op.code).name} as used needs feature level {need} > target {level}")
+        ins = op.inputs()
+        if ins:
+            primary = type_name(ins[0].type.code)
+            legal = OP_SPECS[op.code].primary_types_at(level)
+            if "*" not in legal and primary not in legal:
+                errs.append(f"{OpCode(op.code).name} does not take {primary} at level {level}")
+    for v in (*op.inputs(), *op.results):
+        if OPERAND_MIN_LEVEL[v.type.code] > level:
+            errs.append(f"{v.type.code.name} needs feature level {OPERAND_MIN_LEVEL[v.type.code]}")
+    return errs
+
+
+def verify(p: Program) -> None:
+    """Raise VerificationError on the first op (or program boundary) that breaks an invariant."""
+    defined: set[int] = set()
+    for v in p.inputs:
+        if v.id in defined:
+            raise VerificationError(f"program input {v} defined twice")
+        defined.add(v.id)
+    for i, op in enumerate(p.ops):
+        problems = []
+        for v in op.inputs():
+            if v.id not in defined:
+                problems.append(f"uses {v} before it is defined")
+        for r in op.results:
+            if r.id in defined:
+                problems.append(f"redefines {r}")
+        if not op.results:
+            problems.append("has no results")
+        problems += op_problems(op, p.level)
+        if problems:
+            where = f" (from {op.loc})" if op.loc else ""
+            raise VerificationError(
+                f"op {i} {op.mnemonic}{where}: " + "; ".join(problems) + "\n" + _context(p, i)
+            )
+        defined.update(r.id for r in op.results)
+    for v in p.outputs:
+        if v.id not in defined:
+            raise VerificationError(f"program output {v} is never defined")
