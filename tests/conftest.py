@@ -1,0 +1,59 @@
+"""Shared test helpers: compile a model, run it on the virtual device, compare with eager."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch.utils import _pytree as pytree
+
+import nnapi_compiler as nc
+
+
+class Fn(torch.nn.Module):
+    """Wrap a function as a module so each spelling can be tested on its own."""
+
+    def __init__(self, f: Callable[..., Any]) -> None:
+        super().__init__()
+        self.f = f
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.f(x)
+
+
+def assert_close_scaled(got: Any, ref: Any, rtol: float = 1e-5, atol: float = 1e-5) -> None:
+    """Float32 comparison with atol scaled to the output magnitude, structure included."""
+    g_leaves, g_spec = pytree.tree_flatten(got)
+    r_leaves, r_spec = pytree.tree_flatten(ref)
+    assert g_spec == r_spec, f"output structure {g_spec} != {r_spec}"
+    for g, r in zip(g_leaves, r_leaves, strict=True):
+        if not isinstance(r, torch.Tensor):
+            assert g == r
+            continue
+        assert g.shape == r.shape and g.dtype == r.dtype
+        scale = max(1.0, r.abs().max().item()) if r.numel() else 1.0
+        torch.testing.assert_close(g, r, rtol=rtol, atol=atol * scale)
+
+
+def run_compiled(model: torch.nn.Module, *inputs: torch.Tensor, target: str = "android-10",
+                 **kw: Any) -> tuple[nc.CompiledModel, Any, Any]:
+    """Compile ``model``, run it through the virtual device; return (compiled, got, eager)."""
+    model = model.eval()
+    with torch.no_grad():
+        ref = model(*[i.clone() for i in inputs])
+    cm = nc.compile(model, tuple(i.clone() for i in inputs), target=target, **kw)
+    with nc.virtual_device():
+        got = cm(*[i.clone() for i in inputs])
+    return cm, got, ref
+
+
+@pytest.fixture
+def check() -> Callable[..., nc.CompiledModel]:
+    def _check(model: torch.nn.Module, *inputs: torch.Tensor, **kw: Any) -> nc.CompiledModel:
+        cm, got, ref = run_compiled(model, *inputs, **kw)
+        assert_close_scaled(got, ref)
+        return cm
+
+    return _check

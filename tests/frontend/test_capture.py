@@ -1,0 +1,89 @@
+"""Capture: torch.export fallback for shape-reading Python, output structures, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnapi_compiler as nc
+from nnapi_compiler.frontend.capture import capture
+
+from ..conftest import Fn
+
+
+class ShapeReader(nn.Module):
+    """``b, c, h, w = x.size()`` and a Python branch on a shape: symbolic tracing fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.size()
+        y = F.relu(self.conv(x))
+        if x.shape[-1] < 16:
+            y = F.interpolate(y, scale_factor=2)
+        return y.view(b, 8, -1).mean(-1)
+
+
+class MultiOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        a = self.conv(x)
+        return {"sum": a + y, "pair": (a.relu(), [a.sigmoid(), x]), "n": 3}
+
+
+def test_shape_reading_model_uses_export(check) -> None:
+    model = ShapeReader().eval()
+    assert capture(model, (torch.randn(2, 3, 10, 10),)).dialect == "export"
+    check(model, torch.randn(2, 3, 10, 10))
+
+
+def test_export_takes_other_branch_for_other_shape(check) -> None:
+    check(ShapeReader().eval(), torch.randn(1, 3, 20, 20))
+
+
+def test_nested_output_structure_and_two_inputs(check) -> None:
+    cm = check(MultiOut().eval(), torch.randn(2, 3, 5, 5), torch.randn(2, 4, 5, 5))
+    names = [a.name for a in cm.script_module.forward.schema.arguments]
+    assert names == ["self", "x", "y"]
+
+
+@pytest.mark.parametrize("container", [tuple, list])
+def test_sequence_outputs(container, check) -> None:
+    check(Fn(lambda x: container([x.relu(), x * 2])), torch.randn(1, 2, 3, 3))
+
+
+def test_unsupported_ops_are_all_listed_with_source_lines() -> None:
+    class Bad(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.cumsum(x, 1)
+            z = torch.erf(x)
+            return y + z
+
+    with pytest.raises(nc.UnsupportedError) as e:
+        nc.compile(Bad().eval(), (torch.randn(1, 3),))
+    msg = str(e.value)
+    assert "cumsum" in msg and "erf" in msg
+    assert "test_capture.py" in msg and "torch.cumsum(x, 1)" in msg
+    assert len(e.value.refusals) == 2
+
+
+def test_train_mode_is_refused() -> None:
+    with pytest.raises(nc.ConversionError, match="training mode"):
+        nc.compile(nn.Conv2d(1, 1, 1), (torch.randn(1, 1, 2, 2),))
+
+
+def test_old_target_is_refused_clearly() -> None:
+    with pytest.raises(nc.ConversionError, match="Android 10"):
+        nc.compile(nn.ReLU().eval(), (torch.randn(2),), target="android-9")
+
+
+def test_non_float_input_is_refused() -> None:
+    with pytest.raises(nc.ConversionError, match="float32"):
+        nc.compile(nn.ReLU().eval(), (torch.ones(2, dtype=torch.int64),))
