@@ -116,8 +116,6 @@ def compile(  # noqa: A001 - the public name DESIGN.md promises
         )
     cap = capture(model, example_inputs)
     program, io = lower(cap, level)
-    if verify_each_pass:
-        verify(program)
     program = default_pipeline(verify_each_pass, pipeline).run(program)
     verify(program)
     seg = flatten(program)

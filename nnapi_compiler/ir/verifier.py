@@ -22,8 +22,8 @@ def _context(p: Program, index: int, radius: int = 3) -> str:
     return "\n".join(lines)
 
 
-def op_problems(op: Op, level: int) -> list[str]:
-    """Everything wrong with one op in isolation at ``level``."""
+def op_problems(op: Op, level: int | None) -> list[str]:
+    """Everything wrong with one op in isolation (and, unless ``level`` is None, at ``level``)."""
     errs = list(op.check())
     if not errs:
         try:
@@ -37,6 +37,8 @@ def op_problems(op: Op, level: int) -> list[str]:
                     "result types " + ", ".join(map(str, actual))
                     + " != inferred " + ", ".join(map(str, inferred))
                 )
+    if level is None:
+        return errs
     if isinstance(op, NnapiOp):
         need = op.required_level()
         if need > level:
@@ -53,8 +55,12 @@ def op_problems(op: Op, level: int) -> list[str]:
     return errs
 
 
-def verify(p: Program) -> None:
-    """Raise VerificationError on the first op (or program boundary) that breaks an invariant."""
+def verify(p: Program, check_level: bool = True) -> None:
+    """Raise VerificationError on the first op (or program boundary) that breaks an invariant.
+
+    Before legalization the IR may hold ops the target lacks; ``check_level=False`` checks
+    everything else (SSA, types, op well-formedness).
+    """
     defined: set[int] = set()
     for v in p.inputs:
         if v.id in defined:
@@ -70,7 +76,7 @@ def verify(p: Program) -> None:
                 problems.append(f"redefines {r}")
         if not op.results:
             problems.append("has no results")
-        problems += op_problems(op, p.level)
+        problems += op_problems(op, p.level if check_level else None)
         if problems:
             where = f" (from {op.loc})" if op.loc else ""
             raise VerificationError(
