@@ -91,7 +91,7 @@ def _prepare(model: torch.nn.Module, example_inputs: Any) -> tuple:
     return example_inputs
 
 
-def compile(  # noqa: A001 - the public name DESIGN.md promises
+def compile(
     model: torch.nn.Module,
     example_inputs: Any,
     target: str | int = "android-10",

@@ -57,7 +57,7 @@ def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> str:
 
 def _leaf_src(leaf: Leaf, names: tuple[str, ...]) -> str:
     if leaf.kind == "out":
-        return f"outs[{leaf.index}]"
+        return f"outs[{leaf.index}].reshape([])" if leaf.scalar else f"outs[{leaf.index}]"
     if leaf.kind == "in":
         return names[leaf.index]
     return repr(leaf.value)
@@ -112,6 +112,6 @@ def build_script_module(io: IOSpec, seg: NnapiSegment,
     filename = f"<nnapi_compiler-wrapper-{_counter}>"
     linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
     namespace: dict[str, Any] = {}
-    exec(compile(src, filename, "exec"), namespace)  # noqa: S102 - our own generated source
+    exec(compile(src, filename, "exec"), namespace)
     wrapper = namespace[cls_name](segment_module(seg, int(preference), relax))
     return torch.jit.script(wrapper)

@@ -88,12 +88,12 @@ def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
         out = next(n for n in gm.graph.nodes if n.op == "output").args[0]
         leaves, spec = pytree.tree_flatten(out)
         return Captured(gm, "fx", names, spec, leaves)
-    except Exception as e:  # noqa: BLE001 - any tracing failure sends us to torch.export
+    except Exception as e:
         trace_error = f"{type(e).__name__}: {e}"
     try:
         ep = torch.export.export(model, inputs, strict=False)
         gm = ep.module()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise CaptureError(
             "could not capture the model.\n"
             f"  torch.fx.symbolic_trace: {trace_error}\n"

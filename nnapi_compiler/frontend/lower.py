@@ -43,6 +43,7 @@ class Leaf:
     kind: str  # "out" | "in" | "const"
     index: int = 0
     value: Any = None
+    scalar: bool = False  # a 0-d PyTorch tensor, carried as shape [1] through NNAPI
 
 
 @attrs.frozen
@@ -209,7 +210,8 @@ def _check_result(node: torch.fx.Node, result: Any, ex: Any) -> None:
             raise Refuse(f"produces a {type(ex).__name__}, not a tensor")
         if ex.dtype != torch.float32:
             raise Refuse(f"produces dtype {ex.dtype}; only float32 tensors are supported")
-        if tuple(result.type.logical_shape) != tuple(ex.shape):
+        # NNAPI has no 0-d tensors: a PyTorch scalar tensor is carried as shape [1].
+        if tuple(result.type.logical_shape) != (tuple(ex.shape) or (1,)):
             raise ConversionError(
                 f"internal error lowering {node.name}: IR shape {result.type.logical_shape} "
                 f"!= eager shape {tuple(ex.shape)}"
@@ -231,7 +233,9 @@ def _outputs(
                 raise ConversionError("a model output is a constant tensor; nothing to compile")
             if val not in outs:
                 outs.append(val)
-            leaves.append(Leaf("out", outs.index(val)))
+            ex = leaf.meta.get(EXAMPLE) if isinstance(leaf, torch.fx.Node) else None
+            scalar = isinstance(ex, torch.Tensor) and ex.dim() == 0
+            leaves.append(Leaf("out", outs.index(val), scalar=scalar))
         elif isinstance(val, torch.Tensor):
             raise ConversionError("a model output does not depend on the inputs; nothing to compile")
         else:

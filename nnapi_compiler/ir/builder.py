@@ -11,7 +11,7 @@ from .ops.base import Constant, Loc, Op
 from .program import Program
 from .types import DimOrder, TensorType, Value, tensor_digest
 
-O = TypeVar("O", bound=Op)
+OpT = TypeVar("OpT", bound=Op)
 
 _CODE_FOR_DTYPE = {
     torch.float32: "TENSOR_FLOAT32",
@@ -42,7 +42,7 @@ class Builder:
         self.inputs.append(v)
         return v
 
-    def op(self, cls: type[O], **fields: Any) -> O:
+    def op(self, cls: type[OpT], **fields: Any) -> OpT:
         """Create ``cls(**fields)``, infer its result types, append it, return it."""
         fields.setdefault("loc", self.loc)
         probe = cls(results=(), **fields)

@@ -88,7 +88,7 @@ class OpSpec:
     types_by_level: tuple[tuple[int, tuple[str, ...]], ...]
 
     def types_at(self, level: int) -> frozenset[str]:
-        """Every type entry (``FLOAT32``, ``QUANT8_ASYMM@QUANT8_SYMM_PER_CHANNEL``, ...) legal at ``level``."""
+        """Every type entry (``FLOAT32``, ``QUANT8_ASYMM@...``) legal at ``level``."""
         return frozenset(
             entry for lvl, entries in self.types_by_level if lvl <= level for entry in entries
         )

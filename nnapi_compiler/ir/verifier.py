@@ -28,7 +28,7 @@ def op_problems(op: Op, level: int | None) -> list[str]:
     if not errs:
         try:
             inferred = op.infer()
-        except Exception as e:  # noqa: BLE001 - inference failing is itself the finding
+        except Exception as e:
             errs.append(f"type inference failed: {e}")
         else:
             actual = tuple(r.type for r in op.results)

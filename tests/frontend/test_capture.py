@@ -21,7 +21,7 @@ class ShapeReader(nn.Module):
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.size()
+        b, c, h, w = x.size()  # noqa: RUF059 - the pattern under test
         y = F.relu(self.conv(x))
         if x.shape[-1] < 16:
             y = F.interpolate(y, scale_factor=2)

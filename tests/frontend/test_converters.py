@@ -184,7 +184,7 @@ def _iadd(x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_converter(name: str, check) -> None:  # noqa: ANN001 - fixture
+def test_converter(name: str, check) -> None:
     factory, shape = CASES[name]
     torch.manual_seed(hash(name) % 1000)
     model = factory().eval()

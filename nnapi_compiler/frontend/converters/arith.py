@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from ...ir import ops
+from ...ir.types import Value
 from ..lower import Ctx
 from ..registry import Refuse, converter
-from ...ir.types import Value
 from ._util import value
 from .activation import _aten
 

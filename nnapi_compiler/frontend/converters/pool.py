@@ -78,7 +78,7 @@ def avg_pool2d(ctx: Ctx, a: dict) -> Any:
         raise Refuse("divisor_override is not supported")
     x = image(a["input"])
     k, s, (ph, pw), ceil = _window(x, a)
-    n, c, h, w = x.type.shape
+    _, _, h, w = x.type.shape
     if a["count_include_pad"] and (ph or pw):
         # PyTorch counts padding cells in the divisor; NNAPI ignores them. Pad explicitly.
         x = ctx.emit(ops.Pad, x=x, pads=((0, 0), (0, 0), (ph, ph), (pw, pw)))

@@ -53,7 +53,6 @@ def interpolate(ctx: Ctx, a: dict) -> Any:
         raise Refuse(f"interpolate mode={a['mode']!r} is not supported yet (only 'nearest')")
     if a["antialias"]:
         raise Refuse("antialias has no NNAPI form")
-    _, _, h, w = x.type.shape
     _, _, oh, ow = ctx.example.shape
     sf = a["scale_factor"]
     if sf is None or a["recompute_scale_factor"]:

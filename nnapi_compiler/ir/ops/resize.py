@@ -26,7 +26,7 @@ class _Resize(NnapiOp):
 
     def infer(self) -> tuple[TensorType, ...]:
         t = self.x.type
-        n, a, b, c = t.shape
+        n, a, _, c = t.shape
         shape = (n, a, self.out_h, self.out_w) if self._nchw() else (n, self.out_h, self.out_w, c)
         return (t.with_shape(shape),)
 
