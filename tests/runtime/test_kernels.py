@@ -143,9 +143,7 @@ def test_decode_scalars_and_tensors() -> None:
     assert decode_value(OperandDesc(F32, (2,)), b"") is None
     t = decode_value(OperandDesc(F32, (2, 2)), struct.pack("<4f", 1, 2, 3, 4))
     assert t.dtype == torch.float32 and t.tolist() == [[1, 2], [3, 4]]
-    q16 = decode_value(
-        OperandDesc(C.TENSOR_QUANT16_ASYMM, (2,), 1.0, 0), struct.pack("<2H", 65535, 3)
-    )
+    q16 = decode_value(OperandDesc(C.TENSOR_QUANT16_ASYMM, (2,), 1.0, 0), struct.pack("<2H", 65535, 3))
     assert q16.dtype == torch.int32 and q16.tolist() == [65535, 3]
     cases = {
         C.TENSOR_QUANT8_ASYMM: (torch.uint8, b"\xff\x01", [255, 1]),
@@ -348,9 +346,7 @@ def test_grouped_conv_hand_case_and_torch() -> None:
     x = torch.tensor([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 1, 4)
     f = torch.tensor([[1.0, 10.0], [100.0, 1000.0]]).reshape(2, 1, 1, 2)
     bias = torch.zeros(2)
-    got = run1(
-        OpCode.GROUPED_CONV_2D, [In(x), f, bias, 0, 0, 0, 0, 1, 1, 2, 0, False], (1, 1, 1, 2)
-    )
+    got = run1(OpCode.GROUPED_CONV_2D, [In(x), f, bias, 0, 0, 0, 0, 1, 1, 2, 0, False], (1, 1, 1, 2))
     assert got.reshape(2).tolist() == [1 + 20, 300 + 4000]
     xr = torch.randn(2, 6, 7, 7)
     w = torch.randn(4, 3, 3, 3)
@@ -370,9 +366,7 @@ def test_transpose_conv_explicit_matches_torch() -> None:
     bias = torch.randn(2)
     want = F.conv_transpose2d(x, w, bias, stride=2, padding=1)
     f = w.permute(1, 2, 3, 0).contiguous()  # NNAPI [Cout, kh, kw, Cin]
-    got = run1(
-        OpCode.TRANSPOSE_CONV_2D, [In(nhwc(x)), f, bias, 1, 1, 1, 1, 2, 2, 0, False], (1, 9, 7, 2)
-    )
+    got = run1(OpCode.TRANSPOSE_CONV_2D, [In(nhwc(x)), f, bias, 1, 1, 1, 1, 2, 2, 0, False], (1, 9, 7, 2))
     close(nchw(got), want)
     got = run1(OpCode.TRANSPOSE_CONV_2D, [In(x), f, bias, 1, 1, 1, 1, 2, 2, 0, True], (1, 2, 9, 7))
     close(got, want)
@@ -418,12 +412,8 @@ def ints(*v: int) -> torch.Tensor:
 def test_reshape_transpose_squeeze_expand() -> None:
     x = torch.arange(24.0).reshape(2, 3, 4)
     assert torch.equal(run1(OpCode.RESHAPE, [In(x), ints(4, -1)], (4, 6)), x.reshape(4, 6))
-    assert torch.equal(
-        run1(OpCode.TRANSPOSE, [In(x), ints(1, 2, 0)], (3, 4, 2)), x.permute(1, 2, 0)
-    )
-    assert torch.equal(
-        run1(OpCode.TRANSPOSE, [In(x), Omit(I32, (3,))], (4, 3, 2)), x.permute(2, 1, 0)
-    )
+    assert torch.equal(run1(OpCode.TRANSPOSE, [In(x), ints(1, 2, 0)], (3, 4, 2)), x.permute(1, 2, 0))
+    assert torch.equal(run1(OpCode.TRANSPOSE, [In(x), Omit(I32, (3,))], (4, 3, 2)), x.permute(2, 1, 0))
     y = torch.arange(6.0).reshape(1, 3, 1, 2)
     assert run1(OpCode.SQUEEZE, [In(y), Omit(I32, (0,))], (3, 2)).shape == (3, 2)
     assert run1(OpCode.SQUEEZE, [In(y), ints(-2)], (1, 3, 2)).shape == (1, 3, 2)
@@ -519,14 +509,10 @@ def test_channel_shuffle_depth_to_space_space_to_depth() -> None:
 
 def test_mean_and_reduce_ops() -> None:
     x = torch.randn(2, 3, 4)
-    close(
-        run1(OpCode.MEAN, [In(x), ints(-1, 0, 2), 1], (1, 3, 1)), x.mean(dim=(0, 2), keepdim=True)
-    )
+    close(run1(OpCode.MEAN, [In(x), ints(-1, 0, 2), 1], (1, 3, 1)), x.mean(dim=(0, 2), keepdim=True))
     close(run1(OpCode.MEAN, [In(x), ints(1), 0], (2, 4)), x.mean(1))
     close(run1(OpCode.REDUCE_SUM, [In(x), ints(0, 1, 2), False], (1,)), x.sum().reshape(1))
-    assert torch.equal(
-        run1(OpCode.REDUCE_MAX, [In(x), ints(1), True], (2, 1, 4)), x.amax(1, keepdim=True)
-    )
+    assert torch.equal(run1(OpCode.REDUCE_MAX, [In(x), ints(1), True], (2, 1, 4)), x.amax(1, keepdim=True))
     assert torch.equal(run1(OpCode.REDUCE_MIN, [In(x), ints(-3), False], (3, 4)), x.amin(0))
     close(run1(OpCode.REDUCE_PROD, [In(x), ints(0, 2), False], (3,)), x.prod(2).prod(0))
     # an empty axis list reduces nothing (torch's dim=[] would reduce everything)
@@ -618,9 +604,7 @@ def test_quantize_rounds_half_away_and_saturates() -> None:
     x = torch.tensor([0.25, -0.25, 1.25, 200.0, -100.0, 0.74])
     got = run1(OpCode.QUANTIZE, [In(x)], (6,), out_code=C.TENSOR_QUANT8_ASYMM, scale=0.5, zp=10)
     assert got.dtype == torch.uint8 and got.tolist() == [11, 9, 13, 255, 0, 11]
-    got = run1(
-        OpCode.QUANTIZE, [In(x)], (6,), out_code=C.TENSOR_QUANT8_ASYMM_SIGNED, scale=0.5, zp=-1
-    )
+    got = run1(OpCode.QUANTIZE, [In(x)], (6,), out_code=C.TENSOR_QUANT8_ASYMM_SIGNED, scale=0.5, zp=-1)
     assert got.dtype == torch.int8 and got.tolist() == [0, -2, 2, 127, -128, 0]
 
 
@@ -841,3 +825,93 @@ def test_torch_converter_padded_avg_pool_follows_nnapi_not_eager() -> None:
     got = execute(_torch_convert(Pool(), x), [x], 3)[0]
     close(got, F.avg_pool2d(x, 3, 1, padding=1, count_include_pad=False))
     assert not torch.allclose(got, Pool()(x))
+
+
+# --- registry, quantized pass-through, TorchScript ----------------------------------------------
+
+
+def test_registry_refuses_duplicate_kernels() -> None:
+    from nnapi_compiler.runtime.kernels import kernel
+
+    def fn(call):
+        return []
+
+    with pytest.raises(RuntimeError, match="duplicate kernel for RELU"):
+        kernel(OpCode.RELU, inputs=["T"])(fn)
+
+
+def test_quantized_data_movement_keeps_raw_values_and_params() -> None:
+    q = torch.tensor([[1, 200], [30, 4]], dtype=torch.uint8)
+    got = run1(OpCode.TRANSPOSE, [In(q, 0.5, 3), ints(1, 0)], (2, 2), scale=0.5, zp=3)
+    assert got.dtype == torch.uint8 and got.tolist() == [[1, 30], [200, 4]]
+    got = run1(OpCode.REDUCE_MAX, [In(q, 0.5, 3), ints(1), False], (2,), scale=0.5, zp=3)
+    assert got.tolist() == [200, 30]
+    img = q.reshape(1, 2, 2, 1)
+    got = run1(
+        OpCode.RESIZE_NEAREST_NEIGHBOR,
+        [In(img, 0.5, 3), 4, 4, False],
+        (1, 4, 4, 1),
+        scale=0.5,
+        zp=3,
+    )
+    assert torch.equal(got, img.repeat_interleave(2, 1).repeat_interleave(2, 2))
+    b = one_op(OpCode.TRANSPOSE, [In(q, 0.5, 3), ints(1, 0)], (2, 2), scale=0.25, zp=3)
+    assert "scale/zero point" in _bad_data(b.model, 4)
+
+
+def test_float16_conv_is_computed_in_float32_and_rounded() -> None:
+    x = torch.randn(1, 5, 5, 2).half()
+    w = torch.randn(3, 3, 3, 2).half()
+    bias = torch.randn(3).half()
+    got = run1(OpCode.CONV_2D, [In(x), w, bias, 1, 1, 1, 0], (1, 5, 5, 3), level=3)
+    assert got.dtype == torch.float16
+    want = F.conv2d(nchw(x).float(), w.permute(0, 3, 1, 2).float(), bias.float(), padding=1)
+    torch.testing.assert_close(nchw(got).float(), want, rtol=1e-3, atol=1e-3 * float(want.abs().max()))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_core_kernels_are_scriptable() -> None:
+    from nnapi_compiler.runtime.kernels import (
+        conv,
+        elementwise,
+        fully_connected,
+        pool,
+        quant,
+        reduce,
+        resize,
+        shape,
+        slicing,
+    )
+
+    core = [
+        conv.conv2d_nhwc,
+        conv.transpose_conv2d_nhwc,
+        pool.pool2d_nhwc,
+        elementwise.binary,
+        elementwise.unary,
+        elementwise.elu,
+        elementwise.prelu,
+        fully_connected.fully_connected,
+        resize.resize_nhwc,
+        shape.reshape,
+        shape.pad,
+        shape.channel_shuffle,
+        shape.depth_to_space,
+        shape.space_to_depth,
+        slicing.strided_slice,
+        slicing.slice_,
+        slicing.gather,
+        reduce.reduce,
+        reduce.softmax,
+        reduce.log_softmax,
+        reduce.arg_min_max,
+        quant.quantize,
+        quant.dequantize,
+        quant.cast,
+    ]
+    x = torch.randn(1, 4, 4, 2)
+    scripted = torch.jit.script(pool.pool2d_nhwc)
+    args = (x, 0, [1, 1, 1, 1], [1, 1], [3, 3], 0, False)
+    assert torch.equal(scripted(*args), pool.pool2d_nhwc(*args))
+    for fn in core:
+        torch.jit.script(fn)

@@ -1,0 +1,168 @@
+"""Element-wise kernels: broadcast binary arithmetic, MAXIMUM/MINIMUM, activations, PRELU.
+
+Float math runs in float32 (FLOAT16 operands are widened and the interpreter narrows the result),
+following the reference formulas term by term so results match it to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ...ir.codes import OpCode, OperandCode
+from ...ir.flat import OperandDesc
+from .common import fuse
+from .registry import FLOAT_TYPES, KernelCall, kernel
+
+_NUMERIC = FLOAT_TYPES | {"INT32"}
+_ANY_RANK = (1, 64)
+
+
+def _name(op: int) -> str:
+    return OpCode(op).name.lower()
+
+
+def _int_needs_no_fuse(
+    descs: Sequence[OperandDesc], values: Sequence[Any], outs: Sequence[OperandDesc]
+) -> str | None:
+    if descs[0].code == OperandCode.TENSOR_INT32 and values[2] not in (None, 0):
+        return "INT32 arithmetic requires fuse code NONE"
+    return None
+
+
+def binary(op: str, a: torch.Tensor, b: torch.Tensor, fuse_code: int) -> torch.Tensor:
+    """``op`` "add" / "sub" / "mul" / "div", NumPy broadcasting; INT32 DIV floors."""
+    if a.dtype == torch.int32:
+        if fuse_code != 0:
+            raise ValueError("INT32 arithmetic requires fuse code NONE")
+        if op == "add":
+            return a + b
+        if op == "sub":
+            return a - b
+        if op == "mul":
+            return a * b
+        return torch.div(a, b, rounding_mode="floor")
+    x, y = a.float(), b.float()
+    if op == "add":
+        r = x + y
+    elif op == "sub":
+        r = x - y
+    elif op == "mul":
+        r = x * y
+    else:
+        r = x / y
+    return fuse(r, fuse_code)
+
+
+@kernel(
+    OpCode.ADD,
+    OpCode.SUB,
+    OpCode.MUL,
+    OpCode.DIV,
+    inputs=["TTa"],
+    types=_NUMERIC,
+    check=_int_needs_no_fuse,
+)
+def _binary(call: KernelCall) -> list[torch.Tensor]:
+    return [binary(_name(call.op), call.tensor(0), call.tensor(1), call.int(2))]
+
+
+@kernel(OpCode.MAXIMUM, OpCode.MINIMUM, inputs=["TT"], types=_NUMERIC, rank=_ANY_RANK)
+def _max_min(call: KernelCall) -> list[torch.Tensor]:
+    a, b = call.tensor(0), call.tensor(1)
+    if a.dtype != torch.int32:
+        a, b = a.float(), b.float()
+    return [torch.maximum(a, b) if call.op == OpCode.MAXIMUM else torch.minimum(a, b)]
+
+
+def unary(op: str, x: torch.Tensor) -> torch.Tensor:
+    """Every one-input float activation / math op, by lower-case NNAPI op name."""
+    x = x.float()
+    if op == "relu":
+        return torch.clamp_min(x, 0.0)
+    if op == "relu1":
+        return torch.clamp(x, -1.0, 1.0)
+    if op == "relu6":
+        return torch.clamp(x, 0.0, 6.0)
+    if op == "logistic":
+        return torch.sigmoid(x)
+    if op == "tanh":
+        return torch.tanh(x)
+    if op == "hard_swish":
+        return x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+    if op == "exp":
+        return torch.exp(x)
+    if op == "log":
+        return torch.log(x)
+    if op == "sqrt":
+        return torch.sqrt(x)
+    if op == "rsqrt":
+        return torch.rsqrt(x)
+    if op == "sin":
+        return torch.sin(x)
+    if op == "floor":
+        return torch.floor(x)
+    if op == "abs":
+        return torch.abs(x)
+    if op == "neg":
+        return torch.neg(x)
+    raise ValueError("no unary kernel for " + op)
+
+
+@kernel(
+    OpCode.RELU,
+    OpCode.RELU1,
+    OpCode.RELU6,
+    OpCode.LOGISTIC,
+    OpCode.TANH,
+    OpCode.FLOOR,
+    inputs=["T"],
+)
+def _activation(call: KernelCall) -> list[torch.Tensor]:
+    return [unary(_name(call.op), call.tensor(0))]
+
+
+@kernel(
+    OpCode.HARD_SWISH,
+    OpCode.EXP,
+    OpCode.LOG,
+    OpCode.SQRT,
+    OpCode.RSQRT,
+    OpCode.SIN,
+    inputs=["T"],
+    rank=_ANY_RANK,
+)
+def _math(call: KernelCall) -> list[torch.Tensor]:
+    return [unary(_name(call.op), call.tensor(0))]
+
+
+@kernel(OpCode.ABS, OpCode.NEG, inputs=["T"], types=_NUMERIC, rank=_ANY_RANK)
+def _abs_neg(call: KernelCall) -> list[torch.Tensor]:
+    x = call.tensor(0)
+    if x.dtype == torch.int32:
+        return [torch.abs(x) if call.op == OpCode.ABS else torch.neg(x)]
+    return [unary(_name(call.op), x)]
+
+
+def elu(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """ELU as the reference writes it: x if x >= 0 else alpha * (exp(x) - 1)."""
+    x = x.float()
+    return torch.where(x < 0, alpha * (torch.exp(x) - 1.0), x)
+
+
+@kernel(OpCode.ELU, inputs=["Tf"], rank=_ANY_RANK)
+def _elu(call: KernelCall) -> list[torch.Tensor]:
+    return [elu(call.tensor(0), call.float(1))]
+
+
+def prelu(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """x where x >= 0, else alpha * x; alpha broadcasts against x."""
+    x, alpha = x.float(), alpha.float()
+    return torch.where(x >= 0, x, alpha * x)
+
+
+@kernel(OpCode.PRELU, inputs=["TT"], rank=_ANY_RANK)
+def _prelu(call: KernelCall) -> list[torch.Tensor]:
+    return [prelu(call.tensor(0), call.tensor(1))]

@@ -1,0 +1,147 @@
+"""RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR with the reference's exact coordinate arithmetic.
+
+Every coordinate is computed in float32 exactly as the AOSP kernel / TFLite reference do (scale =
+float(in)/float(out) or (in-1)/(out-1) with align_corners; half-pixel offsets; roundf / floorf;
+clamping), and bilinear blending keeps the reference's evaluation order, so float results are
+bit-exact with it barring compiler FMA contraction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ...ir.codes import OpCode, OperandCode
+from ...ir.flat import OperandDesc
+from .common import check_rank, from_nhwc, round_half_away, to_nhwc
+from .registry import FLOAT_TYPES, QUANT8_TYPES, KernelCall, Sig, kernel
+
+
+def _f32(v: float) -> torch.Tensor:
+    return torch.tensor(v, dtype=torch.float32)
+
+
+def resize_scale(in_size: int, out_size: int, align_corners: bool) -> torch.Tensor:
+    """The float32 source/destination ratio of one axis."""
+    if align_corners and out_size > 1:
+        return _f32(float(in_size - 1)) / _f32(float(out_size - 1))
+    return _f32(float(in_size)) / _f32(float(out_size))
+
+
+def nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixel: bool) -> torch.Tensor:
+    scale = resize_scale(in_size, out_size, align_corners)
+    o = torch.arange(out_size, dtype=torch.float32)
+    src = (o + 0.5) * scale if half_pixel else o * scale
+    idx = round_half_away(src) if align_corners else torch.floor(src)
+    idx = torch.clamp_max(idx, in_size - 1)
+    if half_pixel:
+        idx = torch.clamp_min(idx, 0)
+    return idx.long()
+
+
+def bilinear_coords(
+    in_size: int, out_size: int, align_corners: bool, half_pixel: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(lower index, upper index, float32 source coordinate minus lower index) per output."""
+    scale = resize_scale(in_size, out_size, align_corners)
+    o = torch.arange(out_size, dtype=torch.float32)
+    src = (o + 0.5) * scale - 0.5 if half_pixel else o * scale
+    lo = torch.clamp_min(torch.floor(src), 0)
+    hi = torch.clamp_max(torch.ceil(src), in_size - 1)
+    return lo.long(), hi.long(), src - lo
+
+
+def resize_nhwc(
+    x: torch.Tensor,
+    out_h: int,
+    out_w: int,
+    bilinear: bool,
+    nchw: bool,
+    align_corners: bool,
+    half_pixel: bool,
+) -> torch.Tensor:
+    check_rank(x, 4, "input")
+    if half_pixel and align_corners:
+        raise ValueError("half_pixel_centers requires align_corners = false")
+    if out_h <= 0 or out_w <= 0:
+        raise ValueError(f"output size {out_h}x{out_w} must be positive")
+    v = to_nhwc(x, nchw)
+    in_h, in_w = v.shape[1], v.shape[2]
+    if not bilinear:
+        ys = nearest_indices(in_h, out_h, align_corners, half_pixel)
+        xs = nearest_indices(in_w, out_w, align_corners, half_pixel)
+        return from_nhwc(v.index_select(1, ys).index_select(2, xs), nchw)
+    y0, y1, dy = bilinear_coords(in_h, out_h, align_corners, half_pixel)
+    x0, x1, dx = bilinear_coords(in_w, out_w, align_corners, half_pixel)
+    f = v.float()
+    top, bottom = f.index_select(1, y0), f.index_select(1, y1)
+    v00, v01 = top.index_select(2, x0), top.index_select(2, x1)
+    v10, v11 = bottom.index_select(2, x0), bottom.index_select(2, x1)
+    dy = dy.reshape(1, -1, 1, 1)
+    dx = dx.reshape(1, 1, -1, 1)
+    out = v00 * (1 - dy) * (1 - dx) + v10 * dy * (1 - dx) + v01 * (1 - dy) * dx + v11 * dy * dx
+    return from_nhwc(out, nchw)
+
+
+def output_size(call: KernelCall, nchw: bool) -> tuple[int, int]:
+    """(out_h, out_w) from INT32 sizes, or floor(float(in) * scale) in float32 for scales."""
+    x = call.tensor(0)
+    check_rank(x, 4, "input")
+    if call.input_descs[1].code == OperandCode.INT32:
+        return call.int(2), call.int(1)
+    in_h, in_w = (x.shape[2], x.shape[3]) if nchw else (x.shape[1], x.shape[2])
+    out_h = torch.floor(_f32(in_h) * _f32(call.float(2)))
+    out_w = torch.floor(_f32(in_w) * _f32(call.float(1)))
+    return int(out_h), int(out_w)
+
+
+def _flags_compatible(
+    descs: Sequence[OperandDesc], values: Sequence[Any], outs: Sequence[OperandDesc]
+) -> str | None:
+    if len(values) > 5 and values[4] and values[5]:
+        return "half_pixel_centers requires align_corners = false"
+    return None
+
+
+def _run(call: KernelCall) -> list[torch.Tensor]:
+    nchw = call.flag(3)
+    out_h, out_w = output_size(call, nchw)
+    return [
+        resize_nhwc(
+            call.tensor(0),
+            out_h,
+            out_w,
+            call.op == OpCode.RESIZE_BILINEAR,
+            nchw,
+            call.flag(4),
+            call.flag(5),
+        )
+    ]
+
+
+_FLAGS = (("b", 4), ("b", 4))
+
+
+@kernel(
+    OpCode.RESIZE_BILINEAR,
+    rank=(4, 4),
+    check=_flags_compatible,
+    inputs=[Sig("Tii", 1, (("b", 3), *_FLAGS)), Sig("Tff", 3, (("b", 3), *_FLAGS))],
+    keeps_quant=True,
+)
+def _resize_bilinear(call: KernelCall) -> list[torch.Tensor]:
+    return _run(call)
+
+
+@kernel(
+    OpCode.RESIZE_NEAREST_NEIGHBOR,
+    rank=(4, 4),
+    check=_flags_compatible,
+    types=FLOAT_TYPES | QUANT8_TYPES,
+    inputs=[Sig("Tiib", 3, _FLAGS), Sig("Tffb", 3, _FLAGS)],
+    keeps_quant=True,
+)
+def _resize_nearest(call: KernelCall) -> list[torch.Tensor]:
+    return _run(call)

@@ -1,0 +1,188 @@
+"""Data-movement kernels: RESHAPE, TRANSPOSE, SQUEEZE, EXPAND_DIMS, CONCATENATION, PAD, PAD_V2,
+TILE, CHANNEL_SHUFFLE, DEPTH_TO_SPACE, SPACE_TO_DEPTH.
+
+They copy stored values without interpreting them, so they serve every tensor type at once
+(float, INT32 and quantized: pass-through ops keep the input's scale and zero point). The two
+exceptions follow the reference: PAD fills quantized tensors with the zero point, and
+CONCATENATION requantizes an input whose scale/zero point differ from the output's.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ...ir.codes import OpCode, OperandCode
+from ...ir.flat import OperandDesc
+from .common import check_rank, from_nhwc, norm_axis, round_half_away, scalar_shape, to_nhwc
+from .registry import MOVE_TYPES, KernelCall, Sig, kernel
+
+_QUANT_RANGES = {
+    OperandCode.TENSOR_QUANT8_ASYMM: (0, 255),
+    OperandCode.TENSOR_QUANT8_ASYMM_SIGNED: (-128, 127),
+}
+
+
+def reshape(x: torch.Tensor, shape: list[int]) -> torch.Tensor:
+    """RESHAPE; at most one -1 entry, inferred from the element count."""
+    if shape.count(-1) > 1 or any(d < -1 for d in shape):
+        raise ValueError(f"bad target shape {shape}")
+    known = 1
+    for d in shape:
+        if d != -1:
+            known *= d
+    if -1 in shape:
+        if known == 0:
+            raise ValueError(f"cannot infer -1 in {shape} next to a zero dim")
+        shape = [x.numel() // known if d == -1 else d for d in shape]
+    return x.reshape(shape)
+
+
+@kernel(OpCode.RESHAPE, inputs=["TI"], types=MOVE_TYPES, keeps_quant=True)
+def _reshape(call: KernelCall) -> list[torch.Tensor]:
+    return [reshape(call.tensor(0), call.ints(1))]
+
+
+@kernel(OpCode.TRANSPOSE, inputs=["TI"], types=MOVE_TYPES, optional=[1], keeps_quant=True)
+def _transpose(call: KernelCall) -> list[torch.Tensor]:
+    x = call.tensor(0)
+    perm_t = call.opt_tensor(1)
+    perm = list(range(x.dim() - 1, -1, -1)) if perm_t is None else call.ints(1)
+    if sorted(perm) != list(range(x.dim())):
+        raise ValueError(f"perm {perm} is not a permutation of {x.dim()} dims")
+    return [x.permute(perm).contiguous()]
+
+
+@kernel(OpCode.SQUEEZE, inputs=["TI"], types=MOVE_TYPES, optional=[1], keeps_quant=True)
+def _squeeze(call: KernelCall) -> list[torch.Tensor]:
+    x = call.tensor(0)
+    axes = [] if call.opt_tensor(1) is None else call.ints(1)
+    if not axes:
+        drop = {i for i, d in enumerate(x.shape) if d == 1}
+    else:
+        drop = {norm_axis(a, x.dim()) for a in axes}
+        if any(x.shape[a] != 1 for a in drop):
+            raise ValueError(f"cannot squeeze axes {axes} of shape {list(x.shape)}")
+    keep = [d for i, d in enumerate(x.shape) if i not in drop]
+    return [scalar_shape(x.reshape(keep))]
+
+
+@kernel(OpCode.EXPAND_DIMS, inputs=["Ti"], types=MOVE_TYPES, rank=(1, 64), keeps_quant=True)
+def _expand_dims(call: KernelCall) -> list[torch.Tensor]:
+    x = call.tensor(0)
+    return [x.unsqueeze(norm_axis(call.int(1), x.dim() + 1))]
+
+
+def requantize_concat(q: torch.Tensor, src: OperandDesc, dst: OperandDesc) -> torch.Tensor:
+    """TFLite ConcatenationWithScaling, in float32: round(q*s + bias) + zp_out, clamped."""
+    if (src.scale, src.zero_point) == (dst.scale, dst.zero_point):
+        return q
+    scale = torch.tensor(src.scale, dtype=torch.float32) * (
+        1.0 / torch.tensor(dst.scale, dtype=torch.float32)
+    )
+    bias = -src.zero_point * scale
+    v = q.float() * scale + bias
+    rounded = round_half_away(v)
+    lo, hi = _QUANT_RANGES[OperandCode(dst.code)]
+    return torch.clamp(rounded + dst.zero_point, lo, hi).to(q.dtype)
+
+
+@kernel(OpCode.CONCATENATION, inputs=["T+i"], types=MOVE_TYPES)
+def _concatenation(call: KernelCall) -> list[torch.Tensor]:
+    n = len(call.inputs) - 1
+    axis = call.int(n)
+    parts = [call.tensor(i) for i in range(n)]
+    if not 0 <= axis < parts[0].dim():
+        raise ValueError(f"axis {axis} must be in [0, {parts[0].dim()})")
+    out = call.output_descs[0]
+    if out.code in _QUANT_RANGES:
+        parts = [requantize_concat(p, call.input_descs[i], out) for i, p in enumerate(parts)]
+    return [torch.cat(parts, dim=axis)]
+
+
+def pad(x: torch.Tensor, paddings: list[int], value: float) -> torch.Tensor:
+    """``paddings`` = [before_0, after_0, before_1, after_1, ...] (NNAPI's [rank, 2] order)."""
+    if len(paddings) != 2 * x.dim() or any([p < 0 for p in paddings]):
+        raise ValueError(f"paddings {paddings} do not fit rank {x.dim()} or are negative")
+    torch_order: list[int] = []
+    for axis in range(x.dim() - 1, -1, -1):
+        torch_order += [paddings[2 * axis], paddings[2 * axis + 1]]
+    return F.pad(x, torch_order, value=value)
+
+
+@kernel(OpCode.PAD, inputs=["TI"], types=MOVE_TYPES, keeps_quant=True)
+def _pad(call: KernelCall) -> list[torch.Tensor]:
+    desc = call.input_descs[0]
+    value = float(desc.zero_point) if desc.code in _QUANT_RANGES else 0.0
+    return [pad(call.tensor(0), call.ints(1), value)]
+
+
+@kernel(OpCode.PAD_V2, inputs=["TIv"], types=MOVE_TYPES, keeps_quant=True)
+def _pad_v2(call: KernelCall) -> list[torch.Tensor]:
+    x = call.tensor(0)
+    value = call.inputs[2]
+    if not x.is_floating_point():
+        info = torch.iinfo(x.dtype)
+        if not info.min <= int(value) <= info.max:
+            raise ValueError(f"pad value {value} does not fit {x.dtype}")
+    return [pad(x, call.ints(1), float(value))]
+
+
+@kernel(OpCode.TILE, inputs=["TI"], types=MOVE_TYPES, rank=(1, 64), keeps_quant=True)
+def _tile(call: KernelCall) -> list[torch.Tensor]:
+    x = call.tensor(0)
+    multiples = call.ints(1)
+    if len(multiples) != x.dim() or min(multiples) < 1:
+        raise ValueError(f"multiples {multiples} do not fit shape {list(x.shape)}")
+    return [x.repeat(multiples)]
+
+
+def channel_shuffle(x: torch.Tensor, groups: int, axis: int) -> torch.Tensor:
+    """out[k*G + g] = in[g*(C/G) + k] along ``axis``."""
+    axis = norm_axis(axis, x.dim())
+    c = x.shape[axis]
+    if groups < 1 or c % groups != 0:
+        raise ValueError(f"{groups} groups do not divide {c} channels")
+    shape = list(x.shape)
+    split = shape[:axis] + [groups, c // groups] + shape[axis + 1 :]  # noqa: RUF005
+    return x.reshape(split).transpose(axis, axis + 1).reshape(shape).contiguous()
+
+
+@kernel(OpCode.CHANNEL_SHUFFLE, inputs=["Tii"], types=MOVE_TYPES, keeps_quant=True)
+def _channel_shuffle(call: KernelCall) -> list[torch.Tensor]:
+    return [channel_shuffle(call.tensor(0), call.int(1), call.int(2))]
+
+
+def depth_to_space(x: torch.Tensor, bs: int, nchw: bool) -> torch.Tensor:
+    """TF DEPTH_TO_SPACE: out[b, h*bs+i, w*bs+j, c] = in[b, h, w, (i*bs + j)*C_out + c]."""
+    check_rank(x, 4, "input")
+    v = to_nhwc(x, nchw)
+    n, h, w, c = v.shape
+    if bs < 1 or c % (bs * bs) != 0:
+        raise ValueError(f"block size {bs} does not fit {c} channels")
+    y = v.reshape(n, h, w, bs, bs, c // (bs * bs)).permute(0, 1, 3, 2, 4, 5)
+    return from_nhwc(y.reshape(n, h * bs, w * bs, c // (bs * bs)), nchw)
+
+
+def space_to_depth(x: torch.Tensor, bs: int, nchw: bool) -> torch.Tensor:
+    """TF SPACE_TO_DEPTH: out[b, h, w, (i*bs + j)*C + c] = in[b, h*bs+i, w*bs+j, c]."""
+    check_rank(x, 4, "input")
+    v = to_nhwc(x, nchw)
+    n, h, w, c = v.shape
+    if bs < 1 or h % bs != 0 or w % bs != 0:
+        raise ValueError(f"block size {bs} does not divide {h}x{w}")
+    y = v.reshape(n, h // bs, bs, w // bs, bs, c).permute(0, 1, 3, 2, 4, 5)
+    return from_nhwc(y.reshape(n, h // bs, w // bs, c * bs * bs), nchw)
+
+
+_BLOCK_SIG = Sig("Ti", 1, (("b", 3),))
+
+
+@kernel(OpCode.DEPTH_TO_SPACE, inputs=[_BLOCK_SIG], types=MOVE_TYPES, rank=(4, 4), keeps_quant=True)
+def _depth_to_space(call: KernelCall) -> list[torch.Tensor]:
+    return [depth_to_space(call.tensor(0), call.int(1), call.flag(2))]
+
+
+@kernel(OpCode.SPACE_TO_DEPTH, inputs=[_BLOCK_SIG], types=MOVE_TYPES, rank=(4, 4), keeps_quant=True)
+def _space_to_depth(call: KernelCall) -> list[torch.Tensor]:
+    return [space_to_depth(call.tensor(0), call.int(1), call.flag(2))]
