@@ -1,0 +1,32 @@
+"""The README's main job: ``python -m nnapi_compiler compile ... --verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nnapi_compiler.__main__ import main
+
+
+def test_compile_and_verify_writes_ptl(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "mlp.ptl"
+    rc = main(["compile", "tests.e2e.test_models:VGGish", "--input-shape", "1,3,32,32",
+               "-o", str(out), "--verify"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert out.stat().st_size > 0
+    assert "NNAPI ops:" in text and "-> OK" in text
+
+
+def test_torchvision_model_main_job(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "resnet18.ptl"
+    rc = main(["compile", "torchvision.models:resnet18", "--input-shape", "1,3,64,64",
+               "-o", str(out), "--verify"])
+    assert rc == 0, capsys.readouterr().out
+
+
+def test_unsupported_model_exits_with_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rc = main(["compile", "torch.nn:GELU", "--input-shape", "1,3", "-o", str(tmp_path / "x.ptl")])
+    assert rc == 2
+    assert "error:" in capsys.readouterr().err
