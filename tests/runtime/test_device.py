@@ -172,9 +172,7 @@ def test_interpreter_failures_are_op_failed(monkeypatch: pytest.MonkeyPatch) -> 
         with pytest.raises(RuntimeError, match="error 5"):
             run_add(comp, torch.randn(2, 3), torch.randn(2, 3), torch.empty(2, 3))
         assert "kernel exploded" in last_error()
-        monkeypatch.setattr(
-            interpreter, "execute", lambda *a: [torch.zeros(2, 3, dtype=torch.int32)]
-        )
+        monkeypatch.setattr(interpreter, "execute", lambda *a: [torch.zeros(2, 3, dtype=torch.int32)])
         with pytest.raises(RuntimeError, match="error 5"):
             run_add(comp, torch.randn(2, 3), torch.randn(2, 3), torch.empty(2, 3))
         assert "expected torch.float32" in last_error()
@@ -212,6 +210,4 @@ def test_pytorch_converter_output_runs_on_the_device() -> None:
         assert torch.allclose(nchw(x), net(x), atol=1e-5)
         y = nhwc(xn)
         want = conv(xn)
-        assert torch.allclose(
-            y if y.shape == want.shape else y.permute(0, 3, 1, 2), want, atol=1e-5
-        )
+        assert torch.allclose(y if y.shape == want.shape else y.permute(0, 3, 1, 2), want, atol=1e-5)
