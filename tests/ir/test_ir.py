@@ -144,3 +144,21 @@ def test_verifier_rejects_bad_shapes_and_types() -> None:
     x = b.input(float_type((1, 3, 4, 4)))
     with pytest.raises(VerificationError, match="not a permutation"):
         verify(b.finish([b.emit(ops.Transpose, x=x, perm=(0, 1, 1, 2))]))
+
+
+def test_host_op_prints_verifies_and_is_not_serialized() -> None:
+    from nnapi_compiler.backend.flatten import flatten
+
+    b = Builder()
+    x = b.input(float_type((1, 3)))
+    y = b.emit(ops.HostOp, fn="torch.cumsum", args=(x,), result_types=(float_type((1, 3)),),
+               reason="no NNAPI op")
+    z = b.emit(ops.Relu, x=y)
+    p = b.finish([z])
+    verify(p)  # host ops are legal at every level: they never reach NNAPI
+    assert "%1:f32[1,3] = host %0 {fn=torch.cumsum," in print_program(p)
+    with pytest.raises(VerificationError, match="not an NNAPI op"):
+        flatten(p)
+    b.op(ops.HostOp, fn="f", args=(x,), result_types=())
+    with pytest.raises(VerificationError, match="no results"):
+        verify(b.finish([z]))

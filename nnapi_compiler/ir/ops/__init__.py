@@ -34,6 +34,7 @@ from .elementwise import (
     Sub,
     Tanh,
 )
+from .host import HostOp
 from .linear import FullyConnected
 from .reduce import LogSoftmax, Mean, Softmax
 from .resize import ResizeBilinear, ResizeNearest
@@ -42,7 +43,7 @@ from .shape import Concatenation, Pad, PadV2, Reshape, StridedSlice, Transpose
 __all__ = [
     "HW", "Abs", "Add", "AveragePool2d", "Concatenation", "Constant", "Conv2d",
     "DepthwiseConv2d", "Div", "Elu", "Exp", "Floor", "FullyConnected", "GroupedConv2d",
-    "HardSwish", "Loc", "Log", "LogSoftmax", "Logistic", "MaxPool2d", "Maximum", "Mean",
+    "HardSwish", "HostOp", "Loc", "Log", "LogSoftmax", "Logistic", "MaxPool2d", "Maximum", "Mean",
     "Minimum", "Mul", "Neg", "NnapiOp", "Op", "Pad", "PadV2", "Padding", "Prelu", "Relu",
     "Relu1", "Relu6", "Reshape", "ResizeBilinear", "ResizeNearest", "Rsqrt", "Softmax", "Sqrt",
     "StridedSlice", "Sub", "Tanh", "Transpose", "TransposeConv2d",
