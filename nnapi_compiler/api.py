@@ -80,6 +80,13 @@ def _short(e: Exception) -> str:
     return (tail[-1] if tail else lines[-1] if lines else type(e).__name__).strip()
 
 
+def _level(target: str | int) -> int:
+    try:
+        return parse_target(target)
+    except ValueError as e:
+        raise ConversionError(str(e)) from None
+
+
 def _prepare(model: torch.nn.Module, example_inputs: Any) -> tuple:
     if not isinstance(model, torch.nn.Module):
         raise ConversionError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -108,7 +115,7 @@ def compile(
     """
     t0 = time.perf_counter()
     example_inputs = _prepare(model, example_inputs)
-    level = parse_target(target)
+    level = _level(target)
     if level < MIN_RUNTIME_LEVEL:
         raise ConversionError(
             f"target {target!r} is feature level {level}; PyTorch Mobile's NNAPI runtime needs "
@@ -135,12 +142,13 @@ def compile(
 def explain(model: torch.nn.Module, example_inputs: Any, target: str | int = "android-10") -> str:
     """Say where each node would run and why: lowered to NNAPI, or refused with the reason."""
     example_inputs = _prepare(model, example_inputs)
-    level = parse_target(target)
+    level = _level(target)
     cap = capture(model, example_inputs)
     try:
         program, _ = lower(cap, level)
     except UnsupportedError as e:
         return f"captured with {cap.dialect}; not compilable at feature level {level}:\n{e}"
+    program = default_pipeline().run(program)
     counts: dict[str, int] = {}
     for op in program.compute_ops():
         counts[op.mnemonic] = counts.get(op.mnemonic, 0) + 1

@@ -57,7 +57,7 @@ def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> str:
 
 def _leaf_src(leaf: Leaf, names: tuple[str, ...]) -> str:
     if leaf.kind == "out":
-        return f"outs[{leaf.index}].reshape([])" if leaf.scalar else f"outs[{leaf.index}]"
+        return f"_nnapi_outs[{leaf.index}].reshape([])" if leaf.scalar else f"_nnapi_outs[{leaf.index}]"
     if leaf.kind == "in":
         return names[leaf.index]
     return repr(leaf.value)
@@ -89,7 +89,7 @@ def wrapper_source(io: IOSpec, cls_name: str) -> str:
                                                           io.input_shapes, strict=True))
     args = ", ".join(f"{n}.contiguous()" for n in names)
     ret = _structure_src(io.out_spec, [_leaf_src(leaf, names) for leaf in io.leaves])
-    body = checks + f"outs = self.segment0([{args}])\nreturn {ret}\n"
+    body = checks + f"_nnapi_outs = self.segment0([{args}])\nreturn {ret}\n"
     return (
         "import torch\n\n\n"
         f"class {cls_name}(torch.nn.Module):\n"

@@ -78,14 +78,35 @@ def converter(
     return deco
 
 
+def _public_names() -> dict[int, str]:
+    """id(object) -> its public spelling (``F.relu``, ``torch.add``, ``nn.ReLU``, ``operator.add``)."""
+    import operator
+
+    import torch.nn.functional as F
+
+    names: dict[int, str] = {}
+    for prefix, ns in (("operator", operator), ("torch", torch), ("F", F), ("nn", torch.nn)):
+        for n, obj in vars(ns).items():
+            if not n.startswith("__") and (callable(obj) or isinstance(obj, type)):
+                names.setdefault(id(obj), f"{prefix}.{n}")
+    return names
+
+
+_NAMES: dict[int, str] = {}
+
+
 def key_name(key: Key) -> str:
     """Readable name of a registry key for docs and error messages."""
     if isinstance(key, str):
         return f"Tensor.{key}"
-    if isinstance(key, type):
-        return f"{key.__module__}.{key.__qualname__}".replace("torch.nn.modules.", "nn.")
     if isinstance(key, torch._ops.OpOverload):
         return f"aten.{key._schema.name.split('::')[-1]}.{key._overloadname}"
+    if not _NAMES:
+        _NAMES.update(_public_names())
+    if id(key) in _NAMES:
+        return _NAMES[id(key)]
+    if isinstance(key, type):
+        return f"{key.__module__}.{key.__qualname__}"
     mod = getattr(key, "__module__", "") or ""
     name = getattr(key, "__qualname__", getattr(key, "__name__", repr(key)))
     mod = {"torch.nn.functional": "F", "_operator": "operator", "torch._C._nn": "F",

@@ -2,7 +2,7 @@
 
 A pass is a small frozen class whose fields are its options and whose ``name`` is kebab-case;
 ``run(program) -> PassResult`` must report ``changed`` honestly (``changed=False`` means the
-returned program equals the input). A pipeline can be written as a string: "legalize,verify".
+returned program equals the input). A pipeline can be written as a string: "legalize".
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def register(cls: type) -> type:
 
 
 def parse_pipeline(text: str) -> list[Pass]:
-    """``"legalize,dce"`` -> pass instances (default options)."""
+    """``"legalize"`` (comma-separated names) -> pass instances with default options."""
     out = []
     for name in (n.strip() for n in text.split(",") if n.strip()):
         if name not in PASSES:

@@ -1,6 +1,7 @@
 """Legalize for the target feature level: rewrite ops the target lacks into exact legal forms.
 
-HARD_SWISH and ELU exist from FL4 (Android 11). Below that:
+HARD_SWISH and ELU exist from FL4 (Android 11). Below that (ELU for alpha >= 0, which the
+frontend guarantees; exp(x) - 1 rounds within a few ulp of PyTorch's expm1):
   hardswish(x) = x * relu6(x + 3) / 6   -> ADD(fuse RELU6), MUL, DIV
   elu(x)       = max(x, 0) + min(alpha * (exp(x) - 1), 0)  -> EXP, SUB, MUL, MINIMUM, RELU, ADD
 DIV (not MUL by 1/6) keeps the rounding of PyTorch's own kernel.

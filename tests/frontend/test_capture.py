@@ -87,3 +87,13 @@ def test_old_target_is_refused_clearly() -> None:
 def test_non_float_input_is_refused() -> None:
     with pytest.raises(nc.ConversionError, match="float32"):
         nc.compile(nn.ReLU().eval(), (torch.ones(2, dtype=torch.int64),))
+
+
+def test_negative_alpha_elu_is_refused_not_miscomputed() -> None:
+    with pytest.raises(nc.UnsupportedError, match="negative alpha"):
+        nc.compile(nn.ELU(-0.5).eval(), (torch.randn(2, 3),))
+
+
+def test_bad_target_raises_our_error() -> None:
+    with pytest.raises(nc.ConversionError, match="unknown target"):
+        nc.compile(nn.ReLU().eval(), (torch.randn(2),), target="android-99")

@@ -40,7 +40,7 @@ def unary(name: str, *, methods: tuple[str, ...] = ()) -> list[Any]:
             fn = getattr(mod, n, None)
             if fn is not None and fn not in keys:
                 keys.append(fn)
-    keys += [name, name + "_", *methods]
+    keys += [n for n in (name, name + "_", *methods) if hasattr(torch.Tensor, n)]
     keys += _aten(f"{name}.default", f"{name}_.default")
     return keys
 
@@ -140,7 +140,13 @@ def prelu(ctx: Ctx, a: dict) -> Any:
            sig=lambda input, alpha=1.0, inplace=False: None,
            modules={nn.ELU: lambda m: {"alpha": m.alpha}})
 def elu(ctx: Ctx, a: dict) -> Any:
-    return ctx.emit(ops.Elu, x=value(a["input"]), alpha=float(a["alpha"]))
+    return _elu(ctx, a["input"], float(a["alpha"]))
+
+
+def _elu(ctx: Ctx, x: Any, alpha: float) -> Any:
+    if alpha < 0:
+        raise Refuse("ELU with negative alpha is not supported (NNAPI ELU is defined for alpha >= 0)")
+    return ctx.emit(ops.Elu, x=value(x), alpha=alpha)
 
 
 @converter(*_aten("elu.default", "elu_.default"),
@@ -148,4 +154,4 @@ def elu(ctx: Ctx, a: dict) -> Any:
 def aten_elu(ctx: Ctx, a: dict) -> Any:
     if a["scale"] != 1 or a["input_scale"] != 1:
         raise Refuse("elu with scale/input_scale (SELU/CELU) is not supported")
-    return ctx.emit(ops.Elu, x=value(a["input"]), alpha=float(a["alpha"]))
+    return _elu(ctx, a["input"], float(a["alpha"]))

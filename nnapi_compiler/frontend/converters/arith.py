@@ -123,7 +123,7 @@ def _dropout_module(m: nn.Dropout) -> dict[str, Any]:
     return {"training": m.training}
 
 
-@converter(torch.nn.functional.dropout, torch.dropout, "dropout", *_aten("dropout.default"),
+@converter(torch.nn.functional.dropout, torch.dropout, *_aten("dropout.default"),
            sig=lambda input, p=0.5, training=True, inplace=False: None,
            modules={nn.Dropout: _dropout_module, nn.Dropout2d: _dropout_module})
 def dropout(ctx: Ctx, a: dict) -> Any:

@@ -1,5 +1,6 @@
 """Convolutions: Conv2d (plain, depthwise with any multiplier, grouped, dilated, 'same'/'valid')
-and ConvTranspose2d, lowered to CONV_2D / DEPTHWISE_CONV_2D / GROUPED_CONV_2D / TRANSPOSE_CONV_2D.
+and ConvTranspose2d, lowered to CONV_2D / DEPTHWISE_CONV_2D / GROUPED_CONV_2D / TRANSPOSE_CONV_2D;
+and Linear, lowered to FULLY_CONNECTED (plus a RESHAPE for inputs of rank > 2).
 """
 
 from __future__ import annotations
