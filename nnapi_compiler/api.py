@@ -20,7 +20,9 @@ from .errors import ConversionError, InputError, NnapiRuntimeError, UnsupportedE
 from .frontend import converters  # noqa: F401 - registers every converter
 from .frontend.capture import capture
 from .frontend.lower import IOSpec, lower
-from .ir.codes import MIN_RUNTIME_LEVEL, OpCode, PreferenceCode, parse_target
+from .ir.codes import MIN_RUNTIME_LEVEL, OpCode, OperandCode, PreferenceCode, parse_target
+from .ir.ops.base import NnapiOp
+from .ir.types import Scalar
 from .ir.printer import print_program
 from .ir.program import Program
 from .ir.verifier import verify
@@ -72,6 +74,17 @@ class CompiledModel:
 
     def ir(self) -> str:
         return print_program(self.program)
+
+
+def layout_conversions(p: Program) -> int:
+    """TRANSPOSE ops plus ops using NNAPI's NCHW flag (drivers turn each into transposes)."""
+    n = 0
+    for op in p.compute_ops():
+        if isinstance(op, NnapiOp):
+            flags = [o for o in op.nnapi_operands() if isinstance(o, Scalar) and o.code == OperandCode.BOOL]
+            nchw_flag = bool(flags) and op.code != OpCode.PAD_V2 and flags[0].value is True
+            n += op.code == OpCode.TRANSPOSE or nchw_flag
+    return n
 
 
 def _short(e: Exception) -> str:
@@ -131,7 +144,7 @@ def compile(
         "capture": cap.dialect,
         "nnapi_ops": len(seg.flat.operations),
         "segments": 1,
-        "layout_conversions": sum(1 for o in seg.flat.operations if o.code == OpCode.TRANSPOSE),
+        "layout_conversions": layout_conversions(program),
         "ser_model_bytes": seg.ser_model.numel() * 4,
         "weight_bytes": sum(w.numel() * w.element_size() for w in seg.weights),
         "compile_seconds": time.perf_counter() - t0,

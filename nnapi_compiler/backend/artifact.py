@@ -17,7 +17,8 @@ from torch.utils import _pytree as pytree
 
 from ..frontend.lower import IOSpec, Leaf
 from ..ir.codes import PreferenceCode
-from ..ir.types import TensorType
+from ..ir.program import Program
+from ..ir.types import DimOrder, TensorType
 from .flatten import NnapiSegment
 from .segment_module import OUT_FLOAT32, OUT_INT32, OUT_QUINT8, NnapiSegmentModule
 
@@ -55,9 +56,13 @@ def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> str:
     """)
 
 
-def _leaf_src(leaf: Leaf, names: tuple[str, ...]) -> str:
+def _leaf_src(leaf: Leaf, names: tuple[str, ...], nhwc_out: set[int]) -> str:
     if leaf.kind == "out":
-        return f"_nnapi_outs[{leaf.index}].reshape([])" if leaf.scalar else f"_nnapi_outs[{leaf.index}]"
+        if leaf.scalar:
+            return f"_nnapi_outs[{leaf.index}].reshape([])"
+        if leaf.index in nhwc_out:  # a channels_last view: no copy
+            return f"_nnapi_outs[{leaf.index}].permute(0, 3, 1, 2)"
+        return f"_nnapi_outs[{leaf.index}]"
     if leaf.kind == "in":
         return names[leaf.index]
     return repr(leaf.value)
@@ -82,13 +87,19 @@ def _structure_src(spec: pytree.TreeSpec, leaves: list[str]) -> str:
     return build(spec)
 
 
-def wrapper_source(io: IOSpec, cls_name: str) -> str:
+def wrapper_source(io: IOSpec, cls_name: str, program: Program) -> str:
     names = io.input_names
     params = ", ".join(f"{n}: torch.Tensor" for n in names)
     checks = "".join(_check_src(n, d, s) for n, d, s in zip(names, io.input_dtypes,
                                                           io.input_shapes, strict=True))
-    args = ", ".join(f"{n}.contiguous()" for n in names)
-    ret = _structure_src(io.out_spec, [_leaf_src(leaf, names) for leaf in io.leaves])
+    # NHWC inputs: free for channels_last tensors, one host copy for NCHW ones.
+    args = ", ".join(
+        f"{n}.permute(0, 2, 3, 1).contiguous()" if v.type.dim_order is DimOrder.NHWC
+        else f"{n}.contiguous()"
+        for n, v in zip(names, program.inputs, strict=True)
+    )
+    nhwc_out = {i for i, v in enumerate(program.outputs) if v.type.dim_order is DimOrder.NHWC}
+    ret = _structure_src(io.out_spec, [_leaf_src(leaf, names, nhwc_out) for leaf in io.leaves])
     body = checks + f"_nnapi_outs = self.segment0([{args}])\nreturn {ret}\n"
     return (
         "import torch\n\n\n"
@@ -108,7 +119,7 @@ def build_script_module(io: IOSpec, seg: NnapiSegment,
     global _counter
     _counter += 1
     cls_name = "NnapiCompiledModel"
-    src = wrapper_source(io, cls_name)
+    src = wrapper_source(io, cls_name, seg.program)
     filename = f"<nnapi_compiler-wrapper-{_counter}>"
     linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
     namespace: dict[str, Any] = {}

@@ -32,7 +32,7 @@ class NnapiSegment:
 
 def _bytes(t: torch.Tensor) -> bytes:
     t = t.contiguous()
-    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+    return t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
 @attrs.define(eq=False)

@@ -57,7 +57,8 @@ class Builder:
 
     def const(self, data: torch.Tensor, dim_order: DimOrder = DimOrder.CONTIGUOUS) -> Value:
         """A constant tensor value; identical data (dtype, shape, bytes) yield the same value."""
-        data = data.detach().contiguous()
+        # A fresh copy with standard strides (size-1 dims of permuted views keep odd strides).
+        data = data.detach().reshape(-1).clone().reshape(data.shape)
         if data.dtype == torch.float64:
             data = data.float()
         if data.dtype == torch.int64:

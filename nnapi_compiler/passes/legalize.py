@@ -21,22 +21,22 @@ from ..ir.ops.base import Op
 from ..ir.program import Program
 from ..ir.types import Value
 from .base import PassResult, register
-from .rewrite import rewrite_ops
+from .rewrite import Rewriter, rewrite_ops
 
 
 def _scalar(b: Builder, v: float) -> Value:
     return b.const(torch.tensor([v], dtype=torch.float32))
 
 
-def hard_swish(b: Builder, op: Op) -> tuple[Value, ...]:
-    x = op.x  # type: ignore[attr-defined]
+def hard_swish(rw: Rewriter, op: Op) -> tuple[Value, ...]:
+    b, x = rw.b, op.x  # type: ignore[attr-defined]
     t = b.emit(ops.Add, a=x, b=_scalar(b, 3.0), fuse=FuseCode.FUSED_RELU6)
     t = b.emit(ops.Mul, a=x, b=t)
     return (b.emit(ops.Div, a=t, b=_scalar(b, 6.0)),)
 
 
-def elu(b: Builder, op: Op) -> tuple[Value, ...]:
-    x, alpha = op.x, op.alpha  # type: ignore[attr-defined]
+def elu(rw: Rewriter, op: Op) -> tuple[Value, ...]:
+    b, x, alpha = rw.b, op.x, op.alpha  # type: ignore[attr-defined]
     em1 = b.emit(ops.Sub, a=b.emit(ops.Exp, x=x), b=_scalar(b, 1.0))
     neg = b.emit(ops.Minimum, a=b.emit(ops.Mul, a=em1, b=_scalar(b, alpha)), b=_scalar(b, 0.0))
     return (b.emit(ops.Add, a=b.emit(ops.Relu, x=x), b=neg),)

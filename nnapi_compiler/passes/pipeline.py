@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from .base import PassManager, parse_pipeline
-from .legalize import Legalize  # noqa: F401 - registers the pass
+from . import cleanup, fold_bn, fuse_activation, layout, legalize  # noqa: F401 - register passes
 
-DEFAULT_PIPELINE = "legalize"
+DEFAULT_PIPELINE = (
+    "legalize,fold-bn,fuse-activation,simplify-reshape,layout-nhwc,share-constants,dce"
+)
 
 
 def default_pipeline(verify_each: bool = False, text: str = DEFAULT_PIPELINE) -> PassManager:

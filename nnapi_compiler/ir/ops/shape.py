@@ -30,10 +30,18 @@ class Reshape(NnapiOp):
         t = self.x.type
         if t.known and t.numel != _prod(self.shape):
             return [f"reshape {t.shape} -> {self.shape} changes the element count"]
+        if t.dim_order is DimOrder.NHWC and not nhwc_is_contiguous(t):
+            return ["reshape of NHWC data whose element order differs from PyTorch's"]
         return []
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, IntVector(self.shape)]
+
+
+def nhwc_is_contiguous(t: TensorType) -> bool:
+    """NHWC bytes are in PyTorch's order when C == 1 or H*W == 1 (so reshapes may read them)."""
+    _, h, w, c = t.shape
+    return c == 1 or (h is not None and w is not None and h * w == 1)
 
 
 def _prod(xs: tuple[int, ...]) -> int:
@@ -52,16 +60,22 @@ class Transpose(NnapiOp):
     results: tuple[Value, ...] = ()
     x: Value
     perm: tuple[int, ...] = attrs.field(converter=tuple)
+    # NHWC when this transpose is a layout conversion NCHW -> NHWC (same logical tensor).
+    out_order: DimOrder = DimOrder.CONTIGUOUS
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def infer(self) -> tuple[TensorType, ...]:
         s = self.x.type.shape
         return (attrs.evolve(self.x.type, shape=tuple(s[p] for p in self.perm),
-                             dim_order=DimOrder.CONTIGUOUS),)
+                             dim_order=self.out_order),)
 
     def check(self) -> list[str]:
         if sorted(self.perm) != list(range(self.x.type.rank)):
             return [f"perm {self.perm} is not a permutation of rank {self.x.type.rank}"]
+        if self.out_order is DimOrder.NHWC and (
+            self.perm != (0, 2, 3, 1) or self.x.type.dim_order is not DimOrder.CONTIGUOUS
+        ):
+            return ["an NHWC-producing transpose must be perm (0,2,3,1) of contiguous data"]
         return []
 
     def nnapi_operands(self) -> list[Operand]:
@@ -120,8 +134,9 @@ class StridedSlice(NnapiOp):
             if self.shrink_mask >> i & 1:
                 continue
             shape.append(max(0, -(-(e - b) // s)))
-        return (attrs.evolve(self.x.type, shape=tuple(shape) or (1,),
-                             dim_order=DimOrder.CONTIGUOUS),)
+        # Without shrinking, a slice keeps the dim order (NHWC slices stay NHWC).
+        order = self.x.type.dim_order if not self.shrink_mask else DimOrder.CONTIGUOUS
+        return (attrs.evolve(self.x.type, shape=tuple(shape) or (1,), dim_order=order),)
 
     def check(self) -> list[str]:
         r = self.x.type.rank
@@ -129,6 +144,8 @@ class StridedSlice(NnapiOp):
             return ["begin/end/strides must have one entry per dim"]
         if any(s <= 0 for s in self.strides):
             return ["strides must be positive"]
+        if self.shrink_mask and self.x.type.dim_order is not DimOrder.CONTIGUOUS:
+            return ["shrinking a non-contiguous (NHWC) value would reorder dims"]
         return []
 
     def nnapi_operands(self) -> list[Operand]:

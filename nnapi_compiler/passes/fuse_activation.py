@@ -1,0 +1,46 @@
+"""Fuse RELU / RELU1 / RELU6 into the op that produces their input, as an NNAPI fuse code.
+
+Applies to every op with a fuse-code operand (convs, fully connected, add/sub/mul/div, pools)
+when the activation is that result's only reader; the activation op disappears.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from ..ir import ops
+from ..ir.codes import FuseCode
+from ..ir.ops.base import Op
+from ..ir.program import Program
+from ..ir.types import Value
+from .base import PassResult, register
+from .rewrite import Rewriter, rewrite_ops
+
+FUSABLE = (ops.Conv2d, ops.DepthwiseConv2d, ops.GroupedConv2d, ops.TransposeConv2d,
+           ops.FullyConnected, ops.Add, ops.Sub, ops.Mul, ops.Div, ops.AveragePool2d,
+           ops.MaxPool2d)
+CODES = {ops.Relu: FuseCode.FUSED_RELU, ops.Relu1: FuseCode.FUSED_RELU1,
+         ops.Relu6: FuseCode.FUSED_RELU6}
+
+
+def _fuse(rw: Rewriter, act: Op) -> tuple[Value, ...] | None:
+    x = act.x  # type: ignore[attr-defined]
+    producer = rw.defining(x)
+    if not isinstance(producer, FUSABLE) or producer.fuse != FuseCode.FUSED_NONE:
+        return None
+    if not rw.single_use(x):
+        return None
+    rw.replace_def(producer, attrs.evolve(producer, fuse=CODES[type(act)]))
+    return (x,)
+
+
+@register
+@attrs.frozen
+class FuseActivation:
+    name: ClassVar[str] = "fuse-activation"
+
+    def run(self, program: Program) -> PassResult:
+        p, changed = rewrite_ops(program, dict.fromkeys(CODES, _fuse))
+        return PassResult(p, changed)
