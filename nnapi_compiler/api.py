@@ -22,9 +22,9 @@ from .frontend.capture import capture
 from .frontend.lower import IOSpec, lower
 from .ir.codes import MIN_RUNTIME_LEVEL, OpCode, OperandCode, PreferenceCode, parse_target
 from .ir.ops.base import NnapiOp
-from .ir.types import Scalar
 from .ir.printer import print_program
 from .ir.program import Program
+from .ir.types import Scalar
 from .ir.verifier import verify
 from .passes.pipeline import DEFAULT_PIPELINE, default_pipeline
 

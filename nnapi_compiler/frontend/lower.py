@@ -22,6 +22,7 @@ from ..ir.ops.base import Loc, Op
 from ..ir.program import Program
 from ..ir.types import DimOrder, Value, float_type
 from .capture import EXAMPLE, Captured, source_of
+from .patterns import fuse_channel_shuffle
 from .registry import REGISTRY, Entry, Key, Refuse, key_name
 
 _SHAPE_ATTRS = {"shape", "ndim", "dtype", "device", "is_quantized"}
@@ -141,6 +142,7 @@ def _target_str(node: torch.fx.Node, key: Key) -> str:
 
 def lower(cap: Captured, level: int) -> tuple[Program, IOSpec]:
     """Lower ``cap`` at feature ``level``; raises UnsupportedError listing every refused node."""
+    fuse_channel_shuffle(cap.gm)
     b = Builder(level=level)
     ctx = Ctx(b=b, level=level, gm=cap.gm)
     env: dict[torch.fx.Node, Any] = {}

@@ -205,5 +205,6 @@ def tensor_digest(t: torch.Tensor) -> str:
     t = t.detach().contiguous()
     h = hashlib.sha1(f"{t.dtype}{tuple(t.shape)}".encode())
     if t.numel():
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool else t.numpy().tobytes())
+        flat = t.reshape(-1)
+        h.update((flat if t.dtype == torch.bool else flat.view(torch.uint8)).numpy().tobytes())
     return h.hexdigest()[:12]

@@ -36,7 +36,7 @@ L2P = {0: 0, 1: 3, 2: 1, 3: 2}  # logical axis -> physical axis
 SPATIAL = (ops.Conv2d, ops.DepthwiseConv2d, ops.GroupedConv2d, ops.TransposeConv2d,
            ops.AveragePool2d, ops.MaxPool2d, ops.ResizeNearest, ops.ResizeBilinear)
 FOLLOW = (_Unary, _Binary, _MinMax, ops.Prelu, ops.Concatenation, ops.Mean, ops.Softmax,
-          ops.Pad, ops.StridedSlice)
+          ops.Pad, ops.StridedSlice, ops.ChannelShuffle, ops.Gather)
 
 
 def _image(t: TensorType) -> bool:
@@ -110,7 +110,7 @@ class _Walk:
                                 f1: self.nhwc(self.v(getattr(op, f1)))})
         elif isinstance(op, ops.Concatenation) and any_nhwc:
             self.rebuild(op, xs=tuple(self.nhwc(x) for x in ins), axis=L2P[op.axis])
-        elif isinstance(op, ops.Softmax) and any_nhwc:  # LogSoftmax too
+        elif isinstance(op, ops.Softmax | ops.ChannelShuffle | ops.Gather) and any_nhwc:
             self.rebuild(op, axis=L2P[op.axis])
         elif isinstance(op, ops.Pad) and any_nhwc:  # PadV2 too
             self.rebuild(op, pads=tuple(op.pads[NHWC[i]] for i in range(4)))
@@ -145,10 +145,10 @@ class _Walk:
 
     def _fc(self, op: ops.FullyConnected, x: Value) -> None:
         w = self.consts.get(self.v(op.weights).id)
-        if x.type.rank != 4 or w is None:
+        _, h, wd, c = x.type.shape
+        if w is None or w.data.shape[1] != c * h * wd:  # not a flatten of the whole image
             self.rebuild(op, input=self.contiguous(x))
             return
-        n, h, wd, c = x.type.shape
         units = w.data.shape[0]
         perm_w = w.data.reshape(units, c, h, wd).permute(0, 2, 3, 1).reshape(units, -1)
         self.rebuild(op, weights=self.b.const(perm_w.contiguous()))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import PassManager, parse_pipeline
 from . import cleanup, fold_bn, fuse_activation, layout, legalize  # noqa: F401 - register passes
+from .base import PassManager, parse_pipeline
 
 DEFAULT_PIPELINE = (
     "legalize,fold-bn,fuse-activation,simplify-reshape,layout-nhwc,share-constants,dce"

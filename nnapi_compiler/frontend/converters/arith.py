@@ -130,3 +130,20 @@ def dropout(ctx: Ctx, a: dict) -> Any:
     if a["training"]:
         raise Refuse("dropout in training mode; call model.eval() first")
     return value(a["input"])
+
+
+def _torchvision_stochastic_depth() -> list:
+    """torchvision.ops.stochastic_depth when torchvision is installed (it is optional)."""
+    try:
+        from torchvision.ops import stochastic_depth
+    except ImportError:
+        return []
+    return [stochastic_depth]
+
+
+@converter(*_torchvision_stochastic_depth(),
+           sig=lambda input, p, mode, training=True: None)
+def stochastic_depth(ctx: Ctx, a: dict) -> Any:
+    if a["training"] and a["p"] > 0:
+        raise Refuse("stochastic depth in training mode; call model.eval() first")
+    return value(a["input"])

@@ -75,3 +75,13 @@ def cat(ctx: Ctx, a: dict) -> Any:
     if len(ex) == 1:
         return ex[0]
     return ctx.emit(ops.Concatenation, xs=tuple(ex), axis=axis(a["dim"], xs[0].type.rank))
+
+
+@converter(torch.channel_shuffle, *_aten("channel_shuffle.default", "native_channel_shuffle.default"),
+           sig=lambda input, groups: None,
+           modules={nn.ChannelShuffle: lambda m: {"groups": m.groups}})
+def channel_shuffle(ctx: Ctx, a: dict) -> Any:
+    x = value(a["input"])
+    if x.type.rank < 2:
+        raise Refuse("channel shuffle needs a channel dim")
+    return ctx.emit(ops.ChannelShuffle, x=x, groups=int(a["groups"]), axis=1)

@@ -121,3 +121,30 @@ def pad(ctx: Ctx, a: dict) -> Any:
 @converter(*_aten("constant_pad_nd.default"), sig=lambda input, pad, value=0: None)
 def constant_pad_nd(ctx: Ctx, a: dict) -> Any:
     return _pad_value(ctx, a["input"], a["pad"], "constant", a["value"])
+
+
+def _pieces(ctx: Ctx, x: Value, dim: int) -> tuple:
+    """Slices of ``x`` along ``dim`` sized like the example's pieces (one STRIDED_SLICE each)."""
+    d = axis(dim, x.type.rank)
+    out, start = [], 0
+    for piece in ctx.example:
+        size = piece.shape[d]
+        begin = [0] * x.type.rank
+        begin[d] = start
+        end = list(x.type.shape)
+        end[d] = start + size
+        out.append(ctx.emit(ops.StridedSlice, x=x, begin=tuple(begin), end=tuple(end),
+                            strides=(1,) * x.type.rank))
+        start += size
+    return tuple(out)
+
+
+@converter(torch.chunk, "chunk", *_aten("chunk.default"), sig=lambda input, chunks, dim=0: None)
+def chunk(ctx: Ctx, a: dict) -> Any:
+    return _pieces(ctx, value(a["input"]), a["dim"])
+
+
+@converter(torch.split, "split", *_aten("split.Tensor", "split_with_sizes.default"),
+           sig=lambda input, split_size_or_sections, dim=0: None)
+def split(ctx: Ctx, a: dict) -> Any:
+    return _pieces(ctx, value(a["input"]), a["dim"])

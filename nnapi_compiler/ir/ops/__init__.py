@@ -38,11 +38,20 @@ from .host import HostOp
 from .linear import FullyConnected
 from .reduce import LogSoftmax, Mean, Softmax
 from .resize import ResizeBilinear, ResizeNearest
-from .shape import Concatenation, Pad, PadV2, Reshape, StridedSlice, Transpose
+from .shape import (
+    ChannelShuffle,
+    Concatenation,
+    Gather,
+    Pad,
+    PadV2,
+    Reshape,
+    StridedSlice,
+    Transpose,
+)
 
 __all__ = [
-    "HW", "Abs", "Add", "AveragePool2d", "Concatenation", "Constant", "Conv2d",
-    "DepthwiseConv2d", "Div", "Elu", "Exp", "Floor", "FullyConnected", "GroupedConv2d",
+    "HW", "Abs", "Add", "AveragePool2d", "ChannelShuffle", "Concatenation", "Constant", "Conv2d",
+    "DepthwiseConv2d", "Div", "Elu", "Exp", "Floor", "FullyConnected", "Gather", "GroupedConv2d",
     "HardSwish", "HostOp", "Loc", "Log", "LogSoftmax", "Logistic", "MaxPool2d", "Maximum", "Mean",
     "Minimum", "Mul", "Neg", "NnapiOp", "Op", "Pad", "PadV2", "Padding", "Prelu", "Relu",
     "Relu1", "Relu6", "Reshape", "ResizeBilinear", "ResizeNearest", "Rsqrt", "Softmax", "Sqrt",

@@ -192,3 +192,55 @@ class PadV2(Pad):
     def nnapi_operands(self) -> list[Operand]:
         pad_value: Scalar = f32(self.value)
         return [self.x, self._pads_operand(), pad_value]
+
+
+@attrs.frozen(kw_only=True)
+class ChannelShuffle(NnapiOp):
+    """CHANNEL_SHUFFLE (FL3): split ``axis`` into ``groups`` and transpose the two factors."""
+
+    mnemonic: ClassVar[str] = "channel_shuffle"
+    code: ClassVar[OpCode] = OpCode.CHANNEL_SHUFFLE
+    results: tuple[Value, ...] = ()
+    x: Value
+    groups: int
+    axis: int
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        return (self.x.type,)
+
+    def check(self) -> list[str]:
+        size = self.x.type.shape[self.axis] if 0 <= self.axis < self.x.type.rank else None
+        if size is None or size % self.groups:
+            return [f"axis {self.axis} of {self.x.type} does not split into {self.groups} groups"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, i32(self.groups), i32(self.axis)]
+
+
+@attrs.frozen(kw_only=True)
+class Gather(NnapiOp):
+    """GATHER (FL3): pick ``indices`` along ``axis`` (used for exact nearest resampling)."""
+
+    mnemonic: ClassVar[str] = "gather"
+    code: ClassVar[OpCode] = OpCode.GATHER
+    results: tuple[Value, ...] = ()
+    x: Value
+    axis: int
+    indices: tuple[int, ...] = attrs.field(converter=lambda v: tuple(int(i) for i in v))
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        shape = list(self.x.type.shape)
+        shape[self.axis] = len(self.indices)
+        return (self.x.type.with_shape(tuple(shape)),)
+
+    def check(self) -> list[str]:
+        size = self.x.type.shape[self.axis] if 0 <= self.axis < self.x.type.rank else None
+        if size is None or any(not 0 <= i < size for i in self.indices):
+            return [f"gather indices out of range for axis {self.axis} of {self.x.type}"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, i32(self.axis), IntVector(self.indices)]

@@ -1,0 +1,72 @@
+"""fx-level rewrites of multi-node idioms into the single op they spell, before lowering.
+
+Channel shuffle (ShuffleNet): ``x.view(b, g, c // g, h, w).transpose(1, 2).contiguous()
+.view(b, c, h, w)`` goes through a rank-5 tensor NNAPI cannot hold; it is exactly
+``torch.channel_shuffle(x, g)``, which lowers to one CHANNEL_SHUFFLE.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.fx
+
+from .capture import EXAMPLE
+
+_RESHAPES = {"view", "reshape", "flatten"}
+
+
+def _name(node: torch.fx.Node) -> str:
+    t = node.target
+    if node.op == "call_method":
+        return str(t)
+    if isinstance(t, torch._ops.OpOverload):
+        return t._schema.name.split("::")[-1]
+    return getattr(t, "__name__", "")
+
+
+def _shape(node: torch.fx.Node) -> tuple[int, ...] | None:
+    ex = node.meta.get(EXAMPLE)
+    return tuple(ex.shape) if isinstance(ex, torch.Tensor) else None
+
+
+def _only_user(node: torch.fx.Node) -> torch.fx.Node | None:
+    users = list(node.users)
+    return users[0] if len(users) == 1 else None
+
+
+def _is_transpose_12(node: torch.fx.Node) -> bool:
+    if _name(node) not in ("transpose", "transpose.int"):
+        return False
+    dims = [a for a in node.args[1:3]] or [node.kwargs.get("dim0"), node.kwargs.get("dim1")]
+    return sorted(d % 5 for d in dims if isinstance(d, int)) == [1, 2]
+
+
+def fuse_channel_shuffle(gm: torch.fx.GraphModule) -> int:
+    """Rewrite every channel-shuffle idiom in ``gm``; returns how many were found."""
+    found = 0
+    for split in list(gm.graph.nodes):
+        if split.op not in ("call_method", "call_function") or _name(split) not in _RESHAPES:
+            continue
+        s5, src = _shape(split), split.args[0] if split.args else None
+        if s5 is None or len(s5) != 5 or not isinstance(src, torch.fx.Node):
+            continue
+        s4 = _shape(src)
+        if s4 is None or len(s4) != 4 or (s4[0], s4[1], s4[2], s4[3]) != (s5[0], s5[1] * s5[2], s5[3], s5[4]):
+            continue
+        tr = _only_user(split)
+        if tr is None or not _is_transpose_12(tr):
+            continue
+        nxt = _only_user(tr)
+        if nxt is not None and _name(nxt) == "contiguous":
+            nxt = _only_user(nxt)
+        if nxt is None or _name(nxt) not in _RESHAPES or _shape(nxt) != s4:
+            continue
+        with gm.graph.inserting_before(nxt):
+            new = gm.graph.call_function(torch.channel_shuffle, (src, s5[1]))
+        new.meta = dict(nxt.meta)
+        nxt.replace_all_uses_with(new)
+        found += 1
+    if found:
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+    return found
