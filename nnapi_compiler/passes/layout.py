@@ -25,6 +25,7 @@ from ..ir import ops
 from ..ir.builder import Builder
 from ..ir.ops.base import Constant, Op
 from ..ir.ops.elementwise import _Binary, _MinMax, _Unary
+from ..ir.ops.resize import Interpolate
 from ..ir.ops.shape import nhwc_is_contiguous
 from ..ir.program import Program
 from ..ir.types import DimOrder, TensorType, Value
@@ -34,7 +35,7 @@ NHWC = (0, 2, 3, 1)  # physical dim i holds logical dim NHWC[i]
 TO_NCHW = (0, 3, 1, 2)
 L2P = {0: 0, 1: 3, 2: 1, 3: 2}  # logical axis -> physical axis
 SPATIAL = (ops.Conv2d, ops.DepthwiseConv2d, ops.GroupedConv2d, ops.TransposeConv2d,
-           ops.AveragePool2d, ops.MaxPool2d, ops.ResizeNearest, ops.ResizeBilinear)
+           ops.AveragePool2d, ops.MaxPool2d, ops.ResizeNearest, ops.ResizeBilinear, Interpolate)
 FOLLOW = (_Unary, _Binary, _MinMax, ops.Prelu, ops.Concatenation, ops.Mean, ops.Softmax,
           ops.Pad, ops.StridedSlice, ops.ChannelShuffle, ops.Gather)
 

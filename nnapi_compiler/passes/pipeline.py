@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from . import cleanup, fold_bn, fuse_activation, layout, legalize  # noqa: F401 - register passes
+from . import cleanup, fold_bn, fuse_activation, layout, legalize, upsample  # noqa: F401
 from .base import PassManager, parse_pipeline
 
 DEFAULT_PIPELINE = (
-    "legalize,fold-bn,fuse-activation,simplify-reshape,layout-nhwc,share-constants,dce"
+    "legalize,fold-bn,fuse-activation,simplify-reshape,layout-nhwc,simplify-upsample,"
+    "share-constants,dce"
 )
 
 

@@ -1,40 +1,23 @@
-"""Nearest-neighbour upsampling (F.interpolate, nn.Upsample, nn.UpsamplingNearest2d).
-
-Lowered to RESIZE_NEAREST_NEIGHBOR only when NNAPI's source index for every output row and
-column equals PyTorch's (both computed in float32, as the two kernels do); otherwise refused.
+"""Upsampling: F.interpolate / nn.Upsample / UpsamplingNearest2d / UpsamplingBilinear2d and the
+ATen upsample ops, all normalized to one canonical Interpolate op with PyTorch's coordinate
+semantics (mode, align_corners, and the scale factors PyTorch really uses). The
+simplify-upsample pass then picks the exact NNAPI form for the target.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...ir import ops
+from ...ir.ops.resize import Interpolate
 from ..lower import Ctx
 from ..registry import Refuse, converter
 from ._util import image
 from .activation import _aten
 
-
-def _torch_nearest(out: int, size: int, scale: float | None) -> list[int]:
-    """PyTorch's nearest source indices (aten compute_scales_value + nearest_idx)."""
-    if out == size:
-        return list(range(out))
-    if out == 2 * size:
-        return [o >> 1 for o in range(out)]
-    s = torch.tensor(1.0 / scale if scale else size / out, dtype=torch.float32)
-    idx = torch.floor(torch.arange(out, dtype=torch.float32) * s).long().clamp(max=size - 1)
-    return idx.tolist()
-
-
-def _nnapi_nearest(out: int, size: int) -> list[int]:
-    """NNAPI's nearest source indices without align_corners/half_pixel_centers."""
-    s = torch.tensor(size, dtype=torch.float32) / torch.tensor(out, dtype=torch.float32)
-    idx = torch.floor(torch.arange(out, dtype=torch.float32) * s).long().clamp(max=size - 1)
-    return idx.tolist()
+_MODES = {"nearest", "nearest-exact", "bilinear"}
 
 
 def _upsample_module(m: nn.Upsample) -> dict[str, Any]:
@@ -43,47 +26,71 @@ def _upsample_module(m: nn.Upsample) -> dict[str, Any]:
             "recompute_scale_factor": getattr(m, "recompute_scale_factor", None)}
 
 
-@converter(F.interpolate, F.upsample, F.upsample_nearest,
+def _scales(sf: Any) -> tuple[float | None, float | None]:
+    if sf is None:
+        return None, None
+    if isinstance(sf, int | float):
+        return float(sf), float(sf)
+    return float(sf[0]), float(sf[1])
+
+
+def interpolate_value(ctx: Ctx, x: Any, mode: str, align: bool | None,
+                      scales: tuple[float | None, float | None]) -> Any:
+    x = image(x)
+    if mode not in _MODES:
+        raise Refuse(f"interpolate mode={mode!r} is not supported (nearest, nearest-exact, bilinear)")
+    _, _, oh, ow = ctx.example.shape
+    return ctx.emit(Interpolate, x=x, mode=mode, out_h=oh, out_w=ow, align_corners=bool(align),
+                    scale_h=scales[0], scale_w=scales[1])
+
+
+@converter(F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear,
            sig=lambda input, size=None, scale_factor=None, mode="nearest", align_corners=None,
            recompute_scale_factor=None, antialias=False: None,
-           modules={nn.Upsample: _upsample_module, nn.UpsamplingNearest2d: _upsample_module})
+           modules={nn.Upsample: _upsample_module, nn.UpsamplingNearest2d: _upsample_module,
+                    nn.UpsamplingBilinear2d: _upsample_module})
 def interpolate(ctx: Ctx, a: dict) -> Any:
-    x = image(a["input"])
-    if a["mode"] != "nearest":
-        raise Refuse(f"interpolate mode={a['mode']!r} is not supported yet (only 'nearest')")
     if a["antialias"]:
         raise Refuse("antialias has no NNAPI form")
-    _, _, oh, ow = ctx.example.shape
-    sf = a["scale_factor"]
-    if sf is None or a["recompute_scale_factor"]:
-        sh = sw = None
-    else:
-        sh, sw = (sf, sf) if isinstance(sf, int | float) else tuple(sf)
-    return _nearest(ctx, x, oh, ow, sh, sw)
+    mode = a["mode"]
+    if ctx.node is not None and ctx.node.target is F.upsample_bilinear:
+        mode, a["align_corners"] = "bilinear", True  # upsample_bilinear always aligns corners
+    if ctx.node is not None and ctx.node.op == "call_module" and \
+            isinstance(ctx.module(), nn.UpsamplingBilinear2d):
+        a["align_corners"] = True
+    given = a["scale_factor"] is not None and not a["recompute_scale_factor"]
+    return interpolate_value(ctx, a["input"], mode, a["align_corners"],
+                             _scales(a["scale_factor"]) if given else (None, None))
 
 
 @converter(*_aten("upsample_nearest2d.vec"), sig=lambda input, output_size, scale_factors: None)
 def upsample_nearest2d_vec(ctx: Ctx, a: dict) -> Any:
-    x = image(a["input"])
-    _, _, oh, ow = ctx.example.shape
-    sh, sw = (None, None) if a["output_size"] is not None or not a["scale_factors"] \
-        else tuple(a["scale_factors"])
-    return _nearest(ctx, x, oh, ow, sh, sw)
+    sc = _scales(a["scale_factors"]) if a["output_size"] is None else (None, None)
+    return interpolate_value(ctx, a["input"], "nearest", False, sc)
+
+
+@converter(*_aten("_upsample_nearest_exact2d.vec"),
+           sig=lambda input, output_size, scale_factors: None)
+def upsample_nearest_exact2d_vec(ctx: Ctx, a: dict) -> Any:
+    sc = _scales(a["scale_factors"]) if a["output_size"] is None else (None, None)
+    return interpolate_value(ctx, a["input"], "nearest-exact", False, sc)
+
+
+@converter(*_aten("upsample_bilinear2d.vec"),
+           sig=lambda input, output_size, align_corners, scale_factors: None)
+def upsample_bilinear2d_vec(ctx: Ctx, a: dict) -> Any:
+    sc = _scales(a["scale_factors"]) if a["output_size"] is None else (None, None)
+    return interpolate_value(ctx, a["input"], "bilinear", a["align_corners"], sc)
 
 
 @converter(*_aten("upsample_nearest2d.default"),
            sig=lambda input, output_size, scales_h=None, scales_w=None: None)
 def upsample_nearest2d(ctx: Ctx, a: dict) -> Any:
-    x = image(a["input"])
-    _, _, oh, ow = ctx.example.shape
-    return _nearest(ctx, x, oh, ow, a["scales_h"], a["scales_w"])
+    return interpolate_value(ctx, a["input"], "nearest", False, (a["scales_h"], a["scales_w"]))
 
 
-def _nearest(ctx: Ctx, x: Any, oh: int, ow: int, sh: float | None, sw: float | None) -> Any:
-    _, _, h, w = x.type.shape
-    if _torch_nearest(oh, h, sh) != _nnapi_nearest(oh, h) or \
-            _torch_nearest(ow, w, sw) != _nnapi_nearest(ow, w):
-        raise Refuse("this scale factor picks different source pixels in NNAPI than in PyTorch")
-    if (oh, ow) == (h, w):
-        return x
-    return ctx.emit(ops.ResizeNearest, x=x, out_h=oh, out_w=ow)
+@converter(*_aten("upsample_bilinear2d.default"),
+           sig=lambda input, output_size, align_corners, scales_h=None, scales_w=None: None)
+def upsample_bilinear2d(ctx: Ctx, a: dict) -> Any:
+    return interpolate_value(ctx, a["input"], "bilinear", a["align_corners"],
+                             (a["scales_h"], a["scales_w"]))

@@ -8,7 +8,7 @@ import attrs
 
 from ..codes import OpCode
 from ..types import DimOrder, Operand, TensorType, Value, boolean, i32
-from .base import Loc, NnapiOp
+from .base import Loc, NnapiOp, Op
 
 
 @attrs.frozen(kw_only=True)
@@ -56,3 +56,37 @@ class ResizeNearest(_Resize):
 class ResizeBilinear(_Resize):
     mnemonic: ClassVar[str] = "resize_bilinear"
     code: ClassVar[OpCode] = OpCode.RESIZE_BILINEAR
+
+
+@attrs.frozen(kw_only=True)
+class Interpolate(Op):
+    """PyTorch's ``F.interpolate`` as PyTorch defines it (canonical form from every spelling).
+
+    Not an NNAPI op: the simplify-upsample pass replaces it by the exact NNAPI form for the
+    target (a RESIZE op when NNAPI's coordinates equal PyTorch's, else GATHER / matrix forms).
+    ``scale_h``/``scale_w`` are the user's scale factors when PyTorch uses them for
+    coordinates (given and not recomputed), else None.
+    """
+
+    mnemonic: ClassVar[str] = "interpolate"
+    results: tuple[Value, ...] = ()
+    x: Value
+    mode: str  # "nearest" | "nearest-exact" | "bilinear"
+    out_h: int
+    out_w: int
+    align_corners: bool = False
+    scale_h: float | None = None
+    scale_w: float | None = None
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    infer = _Resize.infer
+
+    def check(self) -> list[str]:
+        if self.mode not in ("nearest", "nearest-exact", "bilinear"):
+            return [f"unknown interpolation mode {self.mode!r}"]
+        if self.align_corners and self.mode != "bilinear":
+            return ["align_corners applies to bilinear only"]
+        return []
+
+    def _nchw(self) -> bool:
+        return self.x.type.dim_order is DimOrder.CONTIGUOUS

@@ -1,0 +1,157 @@
+"""Upsample simplification: replace every canonical Interpolate by its exact NNAPI form.
+
+Both PyTorch and NNAPI define resizing per axis as a fixed linear map from input rows to
+output rows. This pass computes that map — an [out, in] matrix in float32 — the way each
+implementation does (PyTorch's aten kernels; NNAPI's reference kernel per SEMANTICS.md), and
+picks the cheapest NNAPI form whose maps equal PyTorch's on both axes at the target level:
+
+1. RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR, without flags or (FL4+) with align_corners or
+   half_pixel_centers;
+2. otherwise nearest becomes GATHER per axis (exact index selection, FL3);
+3. otherwise bilinear becomes two FULLY_CONNECTED ops with PyTorch's own interpolation
+   matrices (exact coefficients), with the transposes that bring each axis last.
+Bilinear maps are compared within 2 float32 ulps: both kernels compute the same coefficients
+and differ only in float rounding order, as the matrix form itself does.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+import torch
+
+from ..ir import ops
+from ..ir.ops.base import Op
+from ..ir.ops.resize import Interpolate
+from ..ir.program import Program
+from ..ir.types import DimOrder, Value
+from .base import PassResult, register
+from .rewrite import Rewriter, rewrite_ops
+
+F32 = torch.float32
+
+
+def _f(x: float) -> torch.Tensor:
+    return torch.tensor(x, dtype=F32)
+
+
+def _one_hot(idx: torch.Tensor, size: int) -> torch.Tensor:
+    m = torch.zeros(len(idx), size, dtype=F32)
+    m[torch.arange(len(idx)), idx.clamp(0, size - 1)] = 1.0
+    return m
+
+
+def _scale(size: int, out: int, scale: float | None) -> torch.Tensor:
+    """aten compute_scales_value in float32."""
+    return _f(1.0 / scale) if scale else _f(size) / _f(out)
+
+
+def torch_map(mode: str, size: int, out: int, align: bool, scale: float | None) -> torch.Tensor:
+    """PyTorch's [out, in] resampling matrix for one axis (float32 arithmetic as in aten)."""
+    o = torch.arange(out)
+    if out == size and mode != "nearest-exact":
+        return torch.eye(out, dtype=F32)
+    if mode == "nearest":
+        if out == 2 * size:
+            return _one_hot(o // 2, size)
+        return _one_hot(torch.floor(o.to(F32) * _scale(size, out, scale)).long(), size)
+    if mode == "nearest-exact":
+        src = ((o.double() + 0.5) * _scale(size, out, scale).double()).to(F32)
+        return _one_hot(torch.floor(src).long(), size)
+    if align:
+        s = _f(size - 1) / _f(out - 1) if out > 1 else _f(0.0)
+        src = s * o.to(F32)
+    else:
+        s = _scale(size, out, scale)
+        src = (s * (o.to(F32) + _f(0.5)) - _f(0.5)).clamp(min=0)
+    i0 = src.long().clamp(max=size - 1)
+    l1 = (src - i0.to(F32)).clamp(0, 1)
+    i1 = torch.where(i0 < size - 1, i0 + 1, i0)
+    m = torch.zeros(out, size, dtype=F32)
+    m.index_put_((o, i0), 1 - l1, accumulate=True)
+    m.index_put_((o, i1), l1, accumulate=True)
+    return m
+
+
+def nnapi_map(bilinear: bool, size: int, out: int, align: bool, half: bool) -> torch.Tensor:
+    """NNAPI's reference [out, in] matrix for RESIZE_* with the given flags (SEMANTICS.md)."""
+    s = _f(size - 1) / _f(out - 1) if align and out > 1 else _f(size) / _f(out)
+    o = torch.arange(out).to(F32)
+    if not bilinear:
+        src = (o + _f(0.5)) * s if half else o * s
+        idx = torch.round(src) if align else torch.floor(src)
+        return _one_hot(idx.long().clamp(max=size - 1), size)
+    src = (o + _f(0.5)) * s - _f(0.5) if half else o * s
+    i0 = torch.floor(src).long().clamp(min=0)
+    i1 = torch.ceil(src).long().clamp(max=size - 1)
+    w = src - i0.to(F32)
+    m = torch.zeros(out, size, dtype=F32)
+    m.index_put_((torch.arange(out), i0), 1 - w, accumulate=True)
+    m.index_put_((torch.arange(out), i1), w, accumulate=True)
+    return m
+
+
+def _equal(a: torch.Tensor, b: torch.Tensor, bilinear: bool) -> bool:
+    if not bilinear:
+        return torch.equal(a, b)
+    return torch.allclose(a, b, rtol=2 * torch.finfo(F32).eps, atol=0.0)
+
+
+def _axes(x: Value) -> tuple[int, int]:
+    return (1, 2) if x.type.dim_order is DimOrder.NHWC else (2, 3)
+
+
+def _lower(rw: Rewriter, op: Op) -> tuple[Value, ...]:
+    assert isinstance(op, Interpolate)
+    x, b = op.x, rw.b
+    _, ah, aw = 0, *_axes(x)
+    h, w = x.type.shape[ah], x.type.shape[aw]
+    bilinear = op.mode == "bilinear"
+    want_h = torch_map(op.mode, h, op.out_h, op.align_corners, op.scale_h)
+    want_w = torch_map(op.mode, w, op.out_w, op.align_corners, op.scale_w)
+    if torch.equal(want_h, torch.eye(h)) and torch.equal(want_w, torch.eye(w)):
+        return (x,)
+    cls = ops.ResizeBilinear if bilinear else ops.ResizeNearest
+    for align, half in ((False, False), (True, False), (False, True)):
+        if (align or half) and rw.program.level < 4:
+            continue
+        if _equal(nnapi_map(bilinear, h, op.out_h, align, half), want_h, bilinear) and \
+                _equal(nnapi_map(bilinear, w, op.out_w, align, half), want_w, bilinear):
+            return (b.emit(cls, x=x, out_h=op.out_h, out_w=op.out_w, align_corners=align,
+                           half_pixel_centers=half),)
+    if not bilinear:
+        y = x
+        for axis, m in ((ah, want_h), (aw, want_w)):
+            if not (m.shape[0] == m.shape[1] and torch.equal(m, torch.eye(m.shape[0]))):
+                y = b.emit(ops.Gather, x=y, axis=axis, indices=m.argmax(1).tolist())
+        return (y,)
+    return (_matrix_form(rw, x, want_h, want_w),)
+
+
+def _fc_last(rw: Rewriter, x: Value, m: torch.Tensor) -> Value:
+    """Contract the last dim of ``x`` with ``m`` [out, in] (FULLY_CONNECTED + RESHAPE)."""
+    b = rw.b
+    y = b.emit(ops.FullyConnected, input=x, weights=b.const(m), bias=b.const(torch.zeros(m.shape[0])))
+    return b.emit(ops.Reshape, x=y, shape=(*x.type.shape[:-1], m.shape[0]))
+
+
+def _matrix_form(rw: Rewriter, x: Value, mh: torch.Tensor, mw: torch.Tensor) -> Value:
+    b = rw.b
+    if x.type.dim_order is DimOrder.NHWC:  # [N,H,W,C] -> [N,H,C,W] -> [N,OW,C,H] -> NHWC
+        t = _fc_last(rw, b.emit(ops.Transpose, x=x, perm=(0, 1, 3, 2)), mw)
+        t = _fc_last(rw, b.emit(ops.Transpose, x=t, perm=(0, 3, 2, 1)), mh)
+        return b.emit(ops.Transpose, x=t, perm=(0, 3, 1, 2), out_order=DimOrder.NHWC)
+    t = _fc_last(rw, x, mw)  # [N,C,H,OW]
+    t = _fc_last(rw, b.emit(ops.Transpose, x=t, perm=(0, 1, 3, 2)), mh)  # [N,C,OW,OH]
+    return b.emit(ops.Transpose, x=t, perm=(0, 1, 3, 2))
+
+
+@register
+@attrs.frozen
+class SimplifyUpsample:
+    name: ClassVar[str] = "simplify-upsample"
+
+    def run(self, program: Program) -> PassResult:
+        p, changed = rewrite_ops(program, {Interpolate: _lower})
+        return PassResult(p, changed)
