@@ -29,6 +29,7 @@ from ..ir.codes import (
 from ..ir.flat import FlatModel, OperandDesc
 from .kernels import KERNELS, KernelCall
 from .kernels.common import TORCH_DTYPES
+from .kernels.registry import CheckArgs
 
 __all__ = ["InterpreterError", "decode_value", "execute", "validate_model"]
 
@@ -201,9 +202,13 @@ def _check_op(op_i: int, op: Any, model: FlatModel, level: int) -> None:
                 raise _bad(f"op #{op_i} {name}: output {k} must keep the input's scale/zero point")
     if kspec.check is not None:
         err = kspec.check(
-            [model.operands[k] for k in op.inputs],
-            _static_values(op, model),
-            [model.operands[k] for k in op.outputs],
+            CheckArgs(
+                op.code,
+                [model.operands[k] for k in op.inputs],
+                _static_values(op, model),
+                [model.operands[k] for k in op.outputs],
+                level,
+            )
         )
         if err:
             raise _bad(f"op #{op_i} {name}: {err}")

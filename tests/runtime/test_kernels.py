@@ -682,7 +682,7 @@ def test_validate_rejects_bad_scalars_and_optional_features() -> None:
 
 def test_validate_rejects_unimplemented_types_and_bad_graphs() -> None:
     q = torch.tensor([1, 2], dtype=torch.uint8)
-    b = one_op(OpCode.ADD, [In(q, 0.5, 0), In(q, 0.5, 0), 0], (2,), scale=1.0)
+    b = one_op(OpCode.MAXIMUM, [In(q, 0.5, 0), In(q, 0.5, 0)], (2,), scale=1.0)
     assert "no QUANT8_ASYMM kernel" in _bad_data(b.model, 4)
     b = one_op(OpCode.RELU, [In(torch.randn(2))], (2,))
     b.model.operands[b.model.outputs[0]] = OperandDesc(F32, (2,), 0.5, 0)

@@ -1,9 +1,10 @@
-"""Convolution kernels: CONV_2D, DEPTHWISE_CONV_2D, GROUPED_CONV_2D, TRANSPOSE_CONV_2D (float).
+"""Convolution kernels: CONV_2D, DEPTHWISE_CONV_2D, GROUPED_CONV_2D, TRANSPOSE_CONV_2D.
 
 NNAPI filters keep fixed layouts (CONV/GROUPED/TRANSPOSE [Cout,kh,kw,Cin'], DEPTHWISE
-[1,kh,kw,Cout]); they are permuted to torch's layouts and the work is done by
+[1,kh,kw,Cout]); for float they are permuted to torch's layouts and the work is done by
 torch.nn.functional on NCHW views in float32. Asymmetric explicit padding is applied with F.pad
-(zeros), which is exactly NNAPI's "out-of-range positions count as zero".
+(zeros), which is exactly NNAPI's "out-of-range positions count as zero". Quantized operands go
+to the integer-exact kernels of ``quant_conv``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from .common import (
     to_nchw,
     transpose_conv_padding,
 )
-from .registry import KernelCall, Sig, kernel
+from .quant_conv import check_conv_quant, quant_conv2d, quant_transpose_conv2d
+from .registry import FLOAT_TYPES, QUANT8_TYPES, KernelCall, Sig, kernel
 
 _LAYOUT_DILATION = (("b", 3), ("ii", 3))
+_TYPES = FLOAT_TYPES | QUANT8_TYPES
 
 
 def conv2d_nhwc(
@@ -100,19 +103,25 @@ def _is_explicit(call: KernelCall, at: int, min_count: int) -> bool:
 
 @kernel(
     OpCode.CONV_2D,
-    inputs=[Sig("TTTiiiiiia", 1, _LAYOUT_DILATION), Sig("TTTpiia", 1, _LAYOUT_DILATION)],
+    inputs=[Sig("TTBiiiiiia", 1, _LAYOUT_DILATION), Sig("TTBpiia", 1, _LAYOUT_DILATION)],
     rank=(4, 4),
+    types=_TYPES,
+    check=check_conv_quant,
 )
 def _conv_2d(call: KernelCall) -> list[torch.Tensor]:
     pads, strides, dil, _, fuse_code, nchw = _conv_args(call, _is_explicit(call, 7, 10), 0)
+    if call.quantized:
+        return [quant_conv2d(call, call.tensor(1), pads, strides, dil, 1, fuse_code, nchw)]
     weight = call.tensor(1).permute(0, 3, 1, 2)  # OHWI -> OIHW
     return [conv2d_nhwc(call.tensor(0), weight, call.tensor(2), pads, strides, dil, 1, fuse_code, nchw)]
 
 
 @kernel(
     OpCode.DEPTHWISE_CONV_2D,
-    inputs=[Sig("TTTiiiiiiia", 1, _LAYOUT_DILATION), Sig("TTTpiiia", 1, _LAYOUT_DILATION)],
+    inputs=[Sig("TTBiiiiiiia", 1, _LAYOUT_DILATION), Sig("TTBpiiia", 1, _LAYOUT_DILATION)],
     rank=(4, 4),
+    types=_TYPES,
+    check=check_conv_quant,
 )
 def _depthwise_conv_2d(call: KernelCall) -> list[torch.Tensor]:
     pads, strides, dil, mult, fuse_code, nchw = _conv_args(call, _is_explicit(call, 8, 11), 1)
@@ -123,16 +132,26 @@ def _depthwise_conv_2d(call: KernelCall) -> list[torch.Tensor]:
         raise ValueError(
             f"depthwise filter {list(f.shape)} does not match {c_in} input channels x multiplier {mult}"
         )
+    if call.quantized:  # as grouped conv: Cin groups, filter [Cout, kh, kw, 1]
+        return [quant_conv2d(call, f.permute(3, 1, 2, 0), pads, strides, dil, c_in, fuse_code, nchw)]
     weight = f.permute(3, 0, 1, 2)  # [1,kh,kw,Cout] -> [Cout,1,kh,kw]
     return [conv2d_nhwc(x, weight, call.tensor(2), pads, strides, dil, c_in, fuse_code, nchw)]
 
 
-@kernel(OpCode.GROUPED_CONV_2D, inputs=[Sig("TTTiiiiiiiab", 3), Sig("TTTpiiiab", 3)], rank=(4, 4))
+@kernel(
+    OpCode.GROUPED_CONV_2D,
+    inputs=[Sig("TTBiiiiiiiab", 3), Sig("TTBpiiiab", 3)],
+    rank=(4, 4),
+    types=_TYPES,
+    check=check_conv_quant,
+)
 def _grouped_conv_2d(call: KernelCall) -> list[torch.Tensor]:
     pads, strides, dil, groups, fuse_code, nchw = _conv_args(call, len(call.inputs) == 12, 1)
     f = call.tensor(1)
     if groups < 1 or f.shape[0] % groups != 0:
         raise ValueError(f"{f.shape[0]} output channels not divisible by {groups} groups")
+    if call.quantized:
+        return [quant_conv2d(call, f, pads, strides, dil, groups, fuse_code, nchw)]
     weight = f.permute(0, 3, 1, 2)
     return [conv2d_nhwc(call.tensor(0), weight, call.tensor(2), pads, strides, dil, groups, fuse_code, nchw)]
 
@@ -165,7 +184,13 @@ def transpose_conv2d_nhwc(
     return from_nchw(fuse(y, fuse_code), nchw)
 
 
-@kernel(OpCode.TRANSPOSE_CONV_2D, inputs=[Sig("TTTiiiiiiab", 3), Sig("TTTIpiiab", 3)], rank=(4, 4))
+@kernel(
+    OpCode.TRANSPOSE_CONV_2D,
+    inputs=[Sig("TTBiiiiiiab", 3), Sig("TTBIpiiab", 3)],
+    rank=(4, 4),
+    types=_TYPES,
+    check=check_conv_quant,
+)
 def _transpose_conv_2d(call: KernelCall) -> list[torch.Tensor]:
     if len(call.inputs) == 11:
         pads = [call.int(3), call.int(4), call.int(5), call.int(6)]
@@ -183,6 +208,8 @@ def _transpose_conv_2d(call: KernelCall) -> list[torch.Tensor]:
         left, right = transpose_conv_padding(out_w, strides[0], f[2], scheme)
         top, bottom = transpose_conv_padding(out_h, strides[1], f[1], scheme)
         pads = [left, right, top, bottom]
+    if call.quantized:
+        return [quant_transpose_conv2d(call, pads, strides, fuse_code, nchw)]
     return [
         transpose_conv2d_nhwc(call.tensor(0), call.tensor(1), call.tensor(2), pads, strides, fuse_code, nchw)
     ]

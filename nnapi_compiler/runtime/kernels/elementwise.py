@@ -1,22 +1,28 @@
 """Element-wise kernels: broadcast binary arithmetic, MAXIMUM/MINIMUM, activations, PRELU.
 
 Float math runs in float32 (FLOAT16 operands are widened and the interpreter narrows the result),
-following the reference formulas term by term so results match it to rounding.
+following the reference formulas term by term so results match it to rounding. Quantized
+operands go to ``quant_elementwise``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import torch
 
 from ...ir.codes import OpCode, OperandCode
-from ...ir.flat import OperandDesc
 from .common import fuse
-from .registry import FLOAT_TYPES, KernelCall, kernel
+from .quant_elementwise import (
+    check_binary_quant,
+    check_mandated,
+    quant_binary,
+    quant_prelu,
+    quant_relu,
+    quant_unary,
+)
+from .registry import FLOAT_TYPES, QUANT8_TYPES, CheckArgs, KernelCall, kernel
 
 _NUMERIC = FLOAT_TYPES | {"INT32"}
+_QUANT = FLOAT_TYPES | QUANT8_TYPES
 _ANY_RANK = (1, 64)
 
 
@@ -24,12 +30,10 @@ def _name(op: int) -> str:
     return OpCode(op).name.lower()
 
 
-def _int_needs_no_fuse(
-    descs: Sequence[OperandDesc], values: Sequence[Any], outs: Sequence[OperandDesc]
-) -> str | None:
-    if descs[0].code == OperandCode.TENSOR_INT32 and values[2] not in (None, 0):
+def _check_binary(args: CheckArgs) -> str | None:
+    if args.inputs[0].code == OperandCode.TENSOR_INT32 and args.values[2] not in (None, 0):
         return "INT32 arithmetic requires fuse code NONE"
-    return None
+    return check_binary_quant(args)
 
 
 def binary(op: str, a: torch.Tensor, b: torch.Tensor, fuse_code: int) -> torch.Tensor:
@@ -62,10 +66,12 @@ def binary(op: str, a: torch.Tensor, b: torch.Tensor, fuse_code: int) -> torch.T
     OpCode.MUL,
     OpCode.DIV,
     inputs=["TTa"],
-    types=_NUMERIC,
-    check=_int_needs_no_fuse,
+    types=_NUMERIC | QUANT8_TYPES,
+    check=_check_binary,
 )
 def _binary(call: KernelCall) -> list[torch.Tensor]:
+    if call.quantized:
+        return [quant_binary(call, call.int(2))]
     return [binary(_name(call.op), call.tensor(0), call.tensor(1), call.int(2))]
 
 
@@ -111,21 +117,33 @@ def unary(op: str, x: torch.Tensor) -> torch.Tensor:
     raise ValueError("no unary kernel for " + op)
 
 
-@kernel(
-    OpCode.RELU,
-    OpCode.RELU1,
-    OpCode.RELU6,
-    OpCode.LOGISTIC,
-    OpCode.TANH,
-    OpCode.FLOOR,
-    inputs=["T"],
-)
-def _activation(call: KernelCall) -> list[torch.Tensor]:
+@kernel(OpCode.RELU, OpCode.RELU1, OpCode.RELU6, inputs=["T"], types=_QUANT, keeps_quant=True)
+def _relu(call: KernelCall) -> list[torch.Tensor]:
+    if call.quantized:
+        return [quant_relu(call)]
+    return [unary(_name(call.op), call.tensor(0))]
+
+
+@kernel(OpCode.LOGISTIC, OpCode.TANH, inputs=["T"], types=_QUANT, check=check_mandated)
+def _logistic_tanh(call: KernelCall) -> list[torch.Tensor]:
+    if call.quantized:
+        return [quant_unary(call)]
+    return [unary(_name(call.op), call.tensor(0))]
+
+
+@kernel(OpCode.HARD_SWISH, inputs=["T"], types=_QUANT, rank=_ANY_RANK)
+def _hard_swish(call: KernelCall) -> list[torch.Tensor]:
+    if call.quantized:
+        return [quant_unary(call)]
+    return [unary(_name(call.op), call.tensor(0))]
+
+
+@kernel(OpCode.FLOOR, inputs=["T"])
+def _floor(call: KernelCall) -> list[torch.Tensor]:
     return [unary(_name(call.op), call.tensor(0))]
 
 
 @kernel(
-    OpCode.HARD_SWISH,
     OpCode.EXP,
     OpCode.LOG,
     OpCode.SQRT,
@@ -163,6 +181,8 @@ def prelu(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, x, alpha * x)
 
 
-@kernel(OpCode.PRELU, inputs=["TT"], rank=_ANY_RANK)
+@kernel(OpCode.PRELU, inputs=["TT"], rank=_ANY_RANK, types=_QUANT)
 def _prelu(call: KernelCall) -> list[torch.Tensor]:
+    if call.quantized:
+        return [quant_prelu(call)]
     return [prelu(call.tensor(0), call.tensor(1))]

@@ -1,6 +1,7 @@
-"""FULLY_CONNECTED (float): out = act(flatten(x) @ W^T + b), W is [units, input_size].
+"""FULLY_CONNECTED: out = act(flatten(x) @ W^T + b), W is [units, input_size].
 
 An input of rank > 2 is flattened to [numel / input_size, input_size] as NNAPI specifies.
+Quantized operands go to the integer-exact kernel of ``quant_conv``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import torch.nn.functional as F
 
 from ...ir.codes import OpCode
 from .common import fuse
-from .registry import KernelCall, kernel
+from .quant_conv import check_conv_quant, quant_fully_connected
+from .registry import FLOAT_TYPES, QUANT8_TYPES, KernelCall, kernel
 
 
 def fully_connected(
@@ -25,6 +27,14 @@ def fully_connected(
     return fuse(F.linear(flat, weight.float(), bias.float()), fuse_code)
 
 
-@kernel(OpCode.FULLY_CONNECTED, inputs=["TTTa"], rank=(2, 4))
+@kernel(
+    OpCode.FULLY_CONNECTED,
+    inputs=["TTBa"],
+    rank=(2, 4),
+    types=FLOAT_TYPES | QUANT8_TYPES,
+    check=check_conv_quant,
+)
 def _fully_connected(call: KernelCall) -> list[torch.Tensor]:
+    if call.quantized:
+        return [quant_fully_connected(call, call.int(3))]
     return [fully_connected(call.tensor(0), call.tensor(1), call.tensor(2), call.int(3))]

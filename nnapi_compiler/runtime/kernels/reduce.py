@@ -2,7 +2,9 @@
 
 Axes follow NNAPI: duplicates allowed, negative axes count from the end, an empty axis list
 reduces nothing (unlike torch, where dim=[] reduces everything), and a result reduced to a
-scalar has shape [1].
+scalar has shape [1]. Quantized MEAN (output params equal the input's) divides the exact int64
+sum of the stored values by the count with C division (truncation toward zero), as the
+reference's Mean<T, int32_t>; quantized SOFTMAX goes through ``quant_elementwise``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 
 from ...ir.codes import OpCode
 from .common import norm_axis, scalar_shape
+from .quant_elementwise import check_mandated, quant_softmax
 from .registry import FLOAT_TYPES, MOVE_TYPES, QUANT8_TYPES, KernelCall, Sig, kernel
 
 
@@ -45,8 +48,24 @@ def reduce(op: str, x: torch.Tensor, axes: list[int], keep_dims: bool) -> torch.
     return scalar_shape(y)
 
 
-@kernel(OpCode.MEAN, inputs=["TIi"], keeps_quant=True)
+def quant_mean(x: torch.Tensor, axes: list[int], keep_dims: bool) -> torch.Tensor:
+    """sum(q) / count on the stored values, C division (truncates toward zero)."""
+    dims = _axes(x, axes)
+    if not dims:
+        return x.clone()
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    if count == 0:
+        raise ValueError("MEAN over an empty axis")
+    total = torch.sum(x.to(torch.int64), dim=dims, keepdim=keep_dims)
+    return scalar_shape(torch.div(total, count, rounding_mode="trunc").to(x.dtype))
+
+
+@kernel(OpCode.MEAN, inputs=["TIi"], types=FLOAT_TYPES | QUANT8_TYPES, keeps_quant=True)
 def _mean(call: KernelCall) -> list[torch.Tensor]:
+    if call.quantized:
+        return [quant_mean(call.tensor(0), call.ints(1), call.int(2) > 0)]
     return [reduce(OpCode(call.op).name.lower(), call.tensor(0), call.ints(1), call.int(2) > 0)]
 
 
@@ -82,12 +101,19 @@ def log_softmax(x: torch.Tensor, beta: float, axis: int) -> torch.Tensor:
     return z - torch.log(torch.sum(torch.exp(z), dim=axis, keepdim=True))
 
 
-@kernel(OpCode.SOFTMAX, inputs=[Sig("Tf", 1, (("i", 3),))])
+@kernel(
+    OpCode.SOFTMAX,
+    inputs=[Sig("Tf", 1, (("i", 3),))],
+    types=FLOAT_TYPES | QUANT8_TYPES,
+    check=check_mandated,
+)
 def _softmax(call: KernelCall) -> list[torch.Tensor]:
     beta = call.float(1)
     if not beta > 0:
         raise ValueError(f"beta must be positive, got {beta}")
     axis = call.int(2) if len(call.inputs) > 2 else -1
+    if call.quantized:
+        return [quant_softmax(call, beta, norm_axis(axis, call.tensor(0).dim()))]
     return [softmax(call.tensor(0), beta, axis)]
 
 

@@ -8,8 +8,9 @@ Signature patterns, one character per input operand:
 ``T`` tensor of input 0's type, ``t`` any tensor, ``I`` TENSOR_INT32, ``i`` INT32 scalar,
 ``a`` INT32 fuse code (0..3), ``p`` INT32 padding code (1 SAME, 2 VALID), ``f`` float scalar of
 the tensor type (FLOAT16 for TENSOR_FLOAT16, else FLOAT32), ``v`` PAD_V2 pad value (``f`` for
-float tensors, INT32 for quantized ones), ``b`` BOOL scalar. A ``+`` after a character repeats it
-to fill the input count (CONCATENATION).
+float tensors, INT32 for quantized ones), ``B`` conv/FC bias (input 0's type for float tensors,
+TENSOR_INT32 for quantized ones), ``b`` BOOL scalar. A ``+`` after a character repeats it to fill
+the input count (CONCATENATION).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ...ir.flat import OperandDesc
 
 FLOAT_TYPES = frozenset({"FLOAT32", "FLOAT16"})
 QUANT8_TYPES = frozenset({"QUANT8_ASYMM", "QUANT8_ASYMM_SIGNED"})
+#: Operand codes of QUANT8_TYPES: the types the integer-exact quantized kernels handle.
+QUANT8_CODES = frozenset({OperandCode.TENSOR_QUANT8_ASYMM, OperandCode.TENSOR_QUANT8_ASYMM_SIGNED})
 #: Types a pure data-movement kernel handles for any op (values are copied, never interpreted).
 MOVE_TYPES = FLOAT_TYPES | QUANT8_TYPES | {"INT32"}
 
@@ -62,6 +65,11 @@ class KernelCall:
     input_descs: tuple[OperandDesc, ...]
     output_descs: tuple[OperandDesc, ...]
 
+    @property
+    def quantized(self) -> bool:
+        """Input 0 is QUANT8_ASYMM / QUANT8_ASYMM_SIGNED: run the integer kernel."""
+        return self.input_descs[0].code in QUANT8_CODES
+
     def tensor(self, i: int) -> torch.Tensor:
         v = self.inputs[i]
         if not isinstance(v, torch.Tensor):
@@ -95,9 +103,21 @@ class KernelCall:
         return [int(v) for v in self.tensor(i).reshape(-1).tolist()]
 
 
+@attrs.frozen
+class CheckArgs:
+    """What a static check sees at validation time: the op, its operand descriptions, the values
+    of constant scalar inputs (None for tensors and runtime inputs) and the device's level."""
+
+    op: int
+    inputs: Sequence[OperandDesc]
+    values: Sequence[Any]
+    outputs: Sequence[OperandDesc]
+    level: int
+
+
 Kernel = Callable[[KernelCall], list[torch.Tensor]]
-#: Static check run by validate_model: (input descs, constant input values or None) -> error text.
-StaticCheck = Callable[[Sequence[OperandDesc], Sequence[Any], Sequence[OperandDesc]], "str | None"]
+#: Static check run by validate_model; returns an error text or None.
+StaticCheck = Callable[[CheckArgs], "str | None"]
 
 
 @attrs.frozen
@@ -167,7 +187,6 @@ _SCALAR_CHAR_CODES = {
     "p": OperandCode.INT32,
     "b": OperandCode.BOOL,
 }
-_QUANT_PRIMARY = {OperandCode.TENSOR_QUANT8_ASYMM, OperandCode.TENSOR_QUANT8_ASYMM_SIGNED}
 
 
 def expand_pattern(pattern: str, count: int) -> str | None:
@@ -193,8 +212,10 @@ def char_accepts(ch: str, desc: OperandDesc, primary: OperandDesc) -> bool:
         return code == OperandCode.TENSOR_INT32
     if ch in _SCALAR_CHAR_CODES:
         return code == _SCALAR_CHAR_CODES[ch]
+    if ch == "B":
+        return code == (OperandCode.TENSOR_INT32 if primary.code in QUANT8_CODES else primary.code)
     if ch in ("f", "v"):
-        if ch == "v" and primary.code in _QUANT_PRIMARY:
+        if ch == "v" and primary.code in QUANT8_CODES:
             return code == OperandCode.INT32
         want = OperandCode.FLOAT16 if primary.code == OperandCode.TENSOR_FLOAT16 else (OperandCode.FLOAT32)
         return code == want

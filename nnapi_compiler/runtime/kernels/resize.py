@@ -3,20 +3,19 @@
 Every coordinate is computed in float32 exactly as the AOSP kernel / TFLite reference do (scale =
 float(in)/float(out) or (in-1)/(out-1) with align_corners; half-pixel offsets; roundf / floorf;
 clamping), and bilinear blending keeps the reference's evaluation order, so float results are
-bit-exact with it barring compiler FMA contraction.
+bit-exact with it barring compiler FMA contraction. Quantized operands keep their scale/zero
+point: uint8 bilinear is the generic float kernel whose result is cast to uint8 (truncation);
+int8 bilinear is TFLite's int8 overload (10-bit fixed-point coordinates, 20-bit weights, rounded
+half away) from the TFLite commit SEMANTICS.md cites; whether AOSP's copy has it is unsettled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import torch
 
 from ...ir.codes import OpCode, OperandCode
-from ...ir.flat import OperandDesc
 from .common import check_rank, from_nhwc, round_half_away, to_nhwc
-from .registry import FLOAT_TYPES, QUANT8_TYPES, KernelCall, Sig, kernel
+from .registry import FLOAT_TYPES, QUANT8_TYPES, CheckArgs, KernelCall, Sig, kernel
 
 
 def _f32(v: float) -> torch.Tensor:
@@ -53,6 +52,38 @@ def bilinear_coords(
     return lo.long(), hi.long(), src - lo
 
 
+def _coords_10(in_size: int, out_size: int, align_corners: bool, half_pixel: bool) -> list[torch.Tensor]:
+    """TFLite int8 ResizeBilinear coordinates: (source * 1024, lower index, upper index); every
+    division is C integer division (truncation toward zero)."""
+    if align_corners and out_size > 1:
+        scale = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    else:
+        scale = ((1 << 10) * in_size + out_size // 2) // out_size
+    o = torch.arange(out_size, dtype=torch.int64)
+    src = o * scale + scale // 2 - (1 << 9) if half_pixel else o * scale
+    lo = torch.clamp_min(torch.div(src, 1 << 10, rounding_mode="trunc"), 0)
+    hi = torch.clamp_max(torch.div(src + (1 << 10) - 1, 1 << 10, rounding_mode="trunc"), in_size - 1)
+    return [src, lo, hi]
+
+
+def bilinear_int8(
+    v: torch.Tensor, out_h: int, out_w: int, align_corners: bool, half_pixel: bool
+) -> torch.Tensor:
+    """int8 NHWC bilinear resize in TFLite's fixed-point arithmetic."""
+    iy, y0, y1 = _coords_10(v.shape[1], out_h, align_corners, half_pixel)
+    ix, x0, x1 = _coords_10(v.shape[2], out_w, align_corners, half_pixel)
+    f = v.to(torch.int64)
+    top, bottom = f.index_select(1, y0), f.index_select(1, y1)
+    v00, v01 = top.index_select(2, x0), top.index_select(2, x1)
+    v10, v11 = bottom.index_select(2, x0), bottom.index_select(2, x1)
+    dy = (iy - (y0 << 10)).reshape(1, -1, 1, 1)
+    dx = (ix - (x0 << 10)).reshape(1, 1, -1, 1)
+    one = 1 << 10
+    out20 = v00 * (one - dy) * (one - dx) + v10 * dy * (one - dx) + v01 * (one - dy) * dx + v11 * dy * dx
+    rounded = torch.where(out20 > 0, out20 + (1 << 19), out20 - (1 << 19))
+    return torch.div(rounded, 1 << 20, rounding_mode="trunc").to(torch.int8)
+
+
 def resize_nhwc(
     x: torch.Tensor,
     out_h: int,
@@ -73,6 +104,8 @@ def resize_nhwc(
         ys = nearest_indices(in_h, out_h, align_corners, half_pixel)
         xs = nearest_indices(in_w, out_w, align_corners, half_pixel)
         return from_nhwc(v.index_select(1, ys).index_select(2, xs), nchw)
+    if v.dtype == torch.int8:
+        return from_nhwc(bilinear_int8(v, out_h, out_w, align_corners, half_pixel), nchw)
     y0, y1, dy = bilinear_coords(in_h, out_h, align_corners, half_pixel)
     x0, x1, dx = bilinear_coords(in_w, out_w, align_corners, half_pixel)
     f = v.float()
@@ -82,6 +115,8 @@ def resize_nhwc(
     dy = dy.reshape(1, -1, 1, 1)
     dx = dx.reshape(1, 1, -1, 1)
     out = v00 * (1 - dy) * (1 - dx) + v10 * dy * (1 - dx) + v01 * (1 - dy) * dx + v11 * dy * dx
+    if v.dtype == torch.uint8:  # static_cast<uint8_t>(float): truncation
+        out = torch.clamp(torch.trunc(out), 0, 255).to(torch.uint8)
     return from_nhwc(out, nchw)
 
 
@@ -97,10 +132,8 @@ def output_size(call: KernelCall, nchw: bool) -> tuple[int, int]:
     return int(out_h), int(out_w)
 
 
-def _flags_compatible(
-    descs: Sequence[OperandDesc], values: Sequence[Any], outs: Sequence[OperandDesc]
-) -> str | None:
-    if len(values) > 5 and values[4] and values[5]:
+def _flags_compatible(args: CheckArgs) -> str | None:
+    if len(args.values) > 5 and args.values[4] and args.values[5]:
         return "half_pixel_centers requires align_corners = false"
     return None
 
@@ -128,6 +161,7 @@ _FLAGS = (("b", 4), ("b", 4))
     OpCode.RESIZE_BILINEAR,
     rank=(4, 4),
     check=_flags_compatible,
+    types=FLOAT_TYPES | QUANT8_TYPES,
     inputs=[Sig("Tii", 1, (("b", 3), *_FLAGS)), Sig("Tff", 3, (("b", 3), *_FLAGS))],
     keeps_quant=True,
 )

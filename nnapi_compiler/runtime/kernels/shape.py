@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ...ir.codes import OpCode, OperandCode
 from ...ir.flat import OperandDesc
 from .common import check_rank, from_nhwc, norm_axis, round_half_away, scalar_shape, to_nhwc
-from .registry import MOVE_TYPES, KernelCall, Sig, kernel
+from .registry import MOVE_TYPES, CheckArgs, KernelCall, Sig, kernel
 
 _QUANT_RANGES = {
     OperandCode.TENSOR_QUANT8_ASYMM: (0, 255),
@@ -87,7 +87,17 @@ def requantize_concat(q: torch.Tensor, src: OperandDesc, dst: OperandDesc) -> to
     return torch.clamp(rounded + dst.zero_point, lo, hi).to(q.dtype)
 
 
-@kernel(OpCode.CONCATENATION, inputs=["T+i"], types=MOVE_TYPES)
+def _concat_params(args: CheckArgs) -> str | None:
+    """Before FL3, QUANT8_ASYMM inputs had to carry the output's scale and zero point."""
+    out = args.outputs[0]
+    if args.level >= 3 or out.code != OperandCode.TENSOR_QUANT8_ASYMM:
+        return None
+    if any((d.scale, d.zero_point) != (out.scale, out.zero_point) for d in args.inputs[:-1]):
+        return "before feature level 3 every input must have the output's scale and zero point"
+    return None
+
+
+@kernel(OpCode.CONCATENATION, inputs=["T+i"], types=MOVE_TYPES, check=_concat_params)
 def _concatenation(call: KernelCall) -> list[torch.Tensor]:
     n = len(call.inputs) - 1
     axis = call.int(n)

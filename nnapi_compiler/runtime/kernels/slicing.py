@@ -7,15 +7,12 @@ ClampedIndex, masks, ceil((end-begin)/stride) elements, shrunk axes must select 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from ...ir.codes import OpCode
-from ...ir.flat import OperandDesc
 from .common import norm_axis, scalar_shape
-from .registry import MOVE_TYPES, KernelCall, kernel
+from .registry import MOVE_TYPES, CheckArgs, KernelCall, kernel
 
 
 def _clamped_index(index: int, dim: int, positive_stride: bool) -> int:
@@ -113,11 +110,10 @@ def _slice(call: KernelCall) -> list[torch.Tensor]:
     return [slice_(call.tensor(0), call.ints(1), call.ints(2))]
 
 
-def _split_count_matches(
-    descs: Sequence[OperandDesc], values: Sequence[Any], outs: Sequence[OperandDesc]
-) -> str | None:
-    if values[2] is not None and values[2] != len(outs):
-        return f"num_splits {values[2]} but {len(outs)} outputs"
+def _split_count_matches(args: CheckArgs) -> str | None:
+    n = args.values[2]
+    if n is not None and n != len(args.outputs):
+        return f"num_splits {n} but {len(args.outputs)} outputs"
     return None
 
 
