@@ -15,7 +15,7 @@ from ..ir.flat import FlatModel, OperandDesc, OperationDesc, scalar_bytes
 from ..ir.ops.base import Constant, NnapiOp
 from ..ir.program import Program
 from ..ir.types import IntVector, Operand, Scalar, Value
-from .ser_model import BufferRef, write_ser_model
+from .ser_model import BufferRef, read_ser_model, write_ser_model
 
 IMMEDIATE_LIMIT = 128  # MAX_SIZE_OF_IMMEDIATELY_COPIED_VALUES
 
@@ -28,6 +28,10 @@ class NnapiSegment:
     ser_model: torch.Tensor = attrs.field(eq=False)
     weights: tuple[torch.Tensor, ...] = attrs.field(eq=False)
     program: Program
+
+    def resolved(self) -> FlatModel:
+        """The model as a device receives it: weight-buffer values read back from ``weights``."""
+        return read_ser_model(self.ser_model, list(self.weights))
 
 
 def _bytes(t: torch.Tensor) -> bytes:

@@ -89,6 +89,10 @@ class _Walk:
             fields[name] = tuple(self.v(x) for x in val) if isinstance(val, tuple) else self.v(val)
         fields.update(changes)
         new = self.b.op(type(op), **fields)
+        if tuple(r.type for r in new.results) == tuple(r.type for r in op.results):
+            # Same types: keep the original values so an unchanged op stays identical.
+            self.b.ops[-1] = attrs.evolve(new, results=op.results)
+            return
         for old, rep in zip(op.results, new.results, strict=True):
             self.rename[old.id] = rep
 
@@ -97,6 +101,9 @@ class _Walk:
         if isinstance(op, Constant):
             self.b.ops.append(op)
             self.consts[op.result.id] = op
+            return
+        if any(x.type.dim_order is DimOrder.NHWC for x in op.inputs()):
+            self.rebuild(op)  # already in physical terms (an earlier run): nothing to remap
             return
         ins = [self.v(x) for x in op.inputs()]
         any_nhwc = any(x.type.dim_order is DimOrder.NHWC for x in ins)
@@ -184,14 +191,6 @@ class LayoutNHWC:
             walk.visit(op)
         new = attrs.evolve(program, inputs=tuple(b.inputs), ops=tuple(b.ops),
                            outputs=tuple(walk.v(o) for o in program.outputs))
-        if _same_layouts(program, new):
+        if new == program:
             return PassResult(program, False)
         return PassResult(new, True)
-
-
-def _same_layouts(old: Program, new: Program) -> bool:
-    """Nothing moved to NHWC: the walk only re-derived the same program."""
-    return not any(
-        v.type.dim_order is DimOrder.NHWC
-        for v in (*new.inputs, *(r for op in new.ops for r in op.results))
-    ) and len(old.ops) == len(new.ops)
