@@ -1,0 +1,56 @@
+"""torchvision float zoo: each model compiles entirely to NNAPI, with zero layout conversions
+for classification, and its reloaded .ptl matches eager on the virtual device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.jit.mobile import _load_for_lite_interpreter
+
+import nnapi_compiler as nc
+
+from .models import CLASSIFICATION, SEGMENTATION, build, example_input
+
+
+def _outputs(y: object) -> dict[str, torch.Tensor]:
+    if isinstance(y, dict):
+        return dict(y)
+    assert isinstance(y, torch.Tensor)
+    return {"out": y}
+
+
+def _check(name: str, target: str, tmp_path: Path) -> nc.CompiledModel:
+    model, x = build(name), example_input(name)
+    with torch.no_grad():
+        ref = _outputs(model(x))
+    cm = nc.compile(model, (x,), target=target)
+    assert all(op.mnemonic != "host" for op in cm.program.ops)  # entirely NNAPI
+    path = cm.save(tmp_path / f"{name}.ptl")
+    with nc.virtual_device(feature_level=cm.level):
+        got = _outputs(_load_for_lite_interpreter(str(path))(x))
+    assert got.keys() == ref.keys()
+    for k in ref:
+        mag = ref[k].abs().max().item()
+        err = (got[k] - ref[k]).abs().max().item()
+        assert got[k].shape == ref[k].shape
+        assert err <= 1e-4 * max(1.0, mag), f"{name}[{k}]: max error {err:.3g}, max |out| {mag:.3g}"
+        assert err <= 1e-3 * mag, f"{name}[{k}]: relative error {err / mag:.3g}"
+    return cm
+
+
+@pytest.mark.parametrize("name", CLASSIFICATION)
+def test_classification(name: str, tmp_path: Path) -> None:
+    cm = _check(name, "android-10", tmp_path)
+    assert cm.stats["layout_conversions"] == 0
+
+
+@pytest.mark.parametrize("target", ["android-10", "android-11"])
+@pytest.mark.parametrize("name", SEGMENTATION)
+def test_segmentation(name: str, target: str, tmp_path: Path) -> None:
+    cm = _check(name, target, tmp_path)
+    # Only exact bilinear at Android 10 may need transposes: three per PyTorch bilinear resize.
+    n_bilinear = sum(1 for op in cm.program.ops if op.mnemonic == "fully_connected"
+                     and op.result.type.rank == 2 and cm.level < 4) // 2
+    assert cm.stats["layout_conversions"] == (3 * n_bilinear if target == "android-10" else 0)
