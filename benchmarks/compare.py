@@ -1,0 +1,139 @@
+"""Side-by-side comparison with torch.backends._nnapi on the torchvision zoo, in one process.
+
+For every model: compile-time ratio (medians over interleaved runs; torch's prototype timed as
+trace + mutation removal + convert), NNAPI op counts, layout conversions (TRANSPOSE ops plus
+ops using NNAPI's NCHW flag), ser_model / weight / .ptl bytes, and "not convertible" where
+torch's prototype fails. Run: ``python benchmarks/compare.py [--runs 3] [--out docs/benchmarks.md]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.backends._nnapi.prepare import convert_model_to_nnapi
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import nnapi_compiler as nc  # noqa: E402
+from nnapi_compiler.backend.ser_model import read_ser_model  # noqa: E402
+from nnapi_compiler.ir.codes import OpCode, OperandCode  # noqa: E402
+from nnapi_compiler.ir.flat import FlatModel  # noqa: E402
+from tests.zoo.models import CLASSIFICATION, SEGMENTATION, build, example_input  # noqa: E402
+
+_SPATIAL = {OpCode.CONV_2D, OpCode.DEPTHWISE_CONV_2D, OpCode.GROUPED_CONV_2D,
+            OpCode.TRANSPOSE_CONV_2D, OpCode.AVERAGE_POOL_2D, OpCode.MAX_POOL_2D,
+            OpCode.L2_POOL_2D, OpCode.RESIZE_BILINEAR, OpCode.RESIZE_NEAREST_NEIGHBOR,
+            OpCode.DEPTH_TO_SPACE, OpCode.SPACE_TO_DEPTH}
+
+
+def layout_conversions(m: FlatModel) -> int:
+    """TRANSPOSE ops plus spatial ops whose layout flag (first BOOL input) is true."""
+    n = 0
+    for op in m.operations:
+        if op.code == OpCode.TRANSPOSE:
+            n += 1
+        elif op.code in _SPATIAL:
+            bools = [i for i in op.inputs if m.operands[i].code == OperandCode.BOOL]
+            n += bool(bools) and struct.unpack("<?", m.values[bools[0]][:1])[0]
+    return n
+
+
+def ptl_bytes(module: torch.jit.ScriptModule) -> int:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.ptl"
+        module._save_for_lite_interpreter(str(path))
+        return path.stat().st_size
+
+
+def theirs(model: torch.nn.Module, x: torch.Tensor) -> torch.jit.ScriptModule:
+    traced = torch.jit.trace(model, x, strict=False)
+    torch._C._jit_pass_inline(traced.graph)  # bring submodules' in-place ops into view
+    torch._C._jit_pass_remove_mutation(traced.graph)
+    return convert_model_to_nnapi(traced, x)
+
+
+def _their_flat(module: torch.jit.ScriptModule) -> tuple[FlatModel, int, int]:
+    seg = module.mod if hasattr(module, "mod") else module
+    ser, weights = seg.ser_model, list(seg.weights)
+    return read_ser_model(ser, weights), ser.numel() * 4, sum(w.numel() * w.element_size()
+                                                              for w in weights)
+
+
+def row(name: str, runs: int) -> dict[str, object]:
+    model, x = build(name), example_input(name)
+    t_ours, t_theirs, err = [], [], ""
+    cm, their = None, None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        cm = nc.compile(model, (x,))
+        t_ours.append(time.perf_counter() - t0)
+        if not err:
+            t0 = time.perf_counter()
+            try:
+                their = theirs(model, x)
+                t_theirs.append(time.perf_counter() - t0)
+            except Exception as e:  # noqa: BLE001 - report, don't stop the table
+                err = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
+    assert cm is not None
+    flat = cm.segment.flat
+    r: dict[str, object] = {
+        "model": name,
+        "ours_ops": len(flat.operations),
+        "ours_layout": layout_conversions(cm.segment.resolved()),
+        "ours_ser": cm.stats["ser_model_bytes"],
+        "ours_weights": cm.stats["weight_bytes"],
+        "ours_ptl": ptl_bytes(cm.script_module),
+        "ours_s": statistics.median(t_ours),
+    }
+    if their is None:
+        r["theirs"] = f"not convertible ({err})"
+        return r
+    tflat, tser, tw = _their_flat(their)
+    r.update(theirs_ops=len(tflat.operations), theirs_layout=layout_conversions(tflat),
+             theirs_ser=tser, theirs_weights=tw, theirs_ptl=ptl_bytes(their),
+             theirs_s=statistics.median(t_theirs))
+    return r
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    head = ("| model | compile time ratio (ours/theirs) | NNAPI ops ours / theirs | layout conversions "
+            "ours / theirs | ser_model B ours / theirs | weights B ours / theirs | .ptl B ours / theirs |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "theirs" in r:
+            lines.append(f"| {r['model']} | {r['ours_s']:.2f}s / — | {r['ours_ops']} / — | "
+                         f"{r['ours_layout']} / — | {r['ours_ser']} / — | {r['ours_weights']} / — | "
+                         f"{r['ours_ptl']} / — ({r['theirs']}) |")
+            continue
+        lines.append(
+            f"| {r['model']} | {r['ours_s'] / r['theirs_s']:.2f} ({r['ours_s']:.2f}s / "
+            f"{r['theirs_s']:.2f}s) | {r['ours_ops']} / {r['theirs_ops']} "
+            f"({r['ours_ops'] / r['theirs_ops']:.2f}) | {r['ours_layout']} / {r['theirs_layout']} | "
+            f"{r['ours_ser']} / {r['theirs_ser']} | {r['ours_weights']} / {r['theirs_weights']} | "
+            f"{r['ours_ptl']} / {r['theirs_ptl']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--models", default=",".join(CLASSIFICATION + SEGMENTATION))
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    rows = [row(n, args.runs) for n in args.models.split(",")]
+    text = table(rows)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
