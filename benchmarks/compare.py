@@ -21,11 +21,11 @@ from torch.backends._nnapi.prepare import convert_model_to_nnapi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nnapi_compiler as nc  # noqa: E402
-from nnapi_compiler.backend.ser_model import read_ser_model  # noqa: E402
-from nnapi_compiler.ir.codes import OpCode, OperandCode  # noqa: E402
-from nnapi_compiler.ir.flat import FlatModel  # noqa: E402
-from tests.zoo.models import CLASSIFICATION, SEGMENTATION, build, example_input  # noqa: E402
+import nnapi_compiler as nc
+from nnapi_compiler.backend.ser_model import read_ser_model
+from nnapi_compiler.ir.codes import OpCode, OperandCode
+from nnapi_compiler.ir.flat import FlatModel
+from tests.zoo.models import CLASSIFICATION, SEGMENTATION, build, example_input
 
 _SPATIAL = {OpCode.CONV_2D, OpCode.DEPTHWISE_CONV_2D, OpCode.GROUPED_CONV_2D,
             OpCode.TRANSPOSE_CONV_2D, OpCode.AVERAGE_POOL_2D, OpCode.MAX_POOL_2D,
@@ -79,7 +79,7 @@ def row(name: str, runs: int) -> dict[str, object]:
             try:
                 their = theirs(model, x)
                 t_theirs.append(time.perf_counter() - t0)
-            except Exception as e:  # noqa: BLE001 - report, don't stop the table
+            except Exception as e:
                 err = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
     assert cm is not None
     flat = cm.segment.flat

@@ -115,7 +115,7 @@ def _check_count(name: str, n: int) -> int:
 
 def _as_bytes(t: torch.Tensor) -> bytes:
     t = t.detach().contiguous()
-    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+    return t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
 def read_ser_model(ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tensor] = ()) -> FlatModel:
