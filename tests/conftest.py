@@ -43,6 +43,7 @@ def run_compiled(model: torch.nn.Module, *inputs: torch.Tensor, target: str = "a
     model = model.eval()
     with torch.no_grad():
         ref = model(*[i.clone() for i in inputs])
+    kw.setdefault("verify_each_pass", True)  # the verifier runs between every pass in tests
     cm = nc.compile(model, tuple(i.clone() for i in inputs), target=target, **kw)
     with nc.virtual_device():
         got = cm(*[i.clone() for i in inputs])

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from . import cleanup, fold_bn, fuse_activation, layout, legalize, upsample  # noqa: F401
+from . import (  # noqa: F401 - each module registers its pass
+    cleanup,
+    fold_bn,
+    fold_constants,
+    fuse_activation,
+    layout,
+    legalize,
+    upsample,
+)
 from .base import PassManager, parse_pipeline
 
 DEFAULT_PIPELINE = (
-    "legalize,fold-bn,fuse-activation,simplify-reshape,layout-nhwc,simplify-upsample,"
-    "share-constants,dce"
+    "legalize,fold-constants,fold-bn,fuse-activation,simplify-reshape,layout-nhwc,"
+    "simplify-upsample,share-constants,dce"
 )
 
 

@@ -180,3 +180,15 @@ def test_unchanged_program_is_returned_as_is(pass_name: str) -> None:
     p = b.finish([b.emit(ops.Tanh, x=x)])
     res = PASSES[pass_name]().run(p)
     assert not res.changed and res.program == p
+
+
+def test_fold_constants_evaluates_with_nnapi_semantics() -> None:
+    b = Builder()
+    x = b.input(float_type((1, 3)))
+    c = b.emit(ops.Relu6, x=b.const(torch.tensor([[-1.0, 3.0, 9.0]])))
+    p = b.finish([b.emit(ops.Add, a=x, b=c)])
+    res = PASSES["fold-constants"]().run(p)
+    assert res.changed and [op.mnemonic for op in res.program.compute_ops()] == ["add"]
+    (folded,) = [op for op in res.program.ops if op.mnemonic == "constant"
+                 and torch.equal(op.data, torch.tensor([[0.0, 3.0, 6.0]]))]
+    assert folded.result in res.program.ops[-1].inputs()
