@@ -46,8 +46,8 @@ class CompiledModel:
         if len(args) != len(io.input_names):
             raise InputError(f"expected {len(io.input_names)} inputs "
                              f"({', '.join(io.input_names)}), got {len(args)}")
-        for name, x, dt, shape in zip(io.input_names, args, io.input_dtypes, io.input_shapes,
-                                      strict=True):
+        for name, x, dt, shape, v in zip(io.input_names, args, io.input_dtypes, io.input_shapes,
+                                         self.program.inputs, strict=True):
             if not isinstance(x, torch.Tensor):
                 raise InputError(f"input {name!r} must be a tensor, got {type(x).__name__}")
             if x.dtype != dt:
@@ -55,6 +55,12 @@ class CompiledModel:
             if tuple(x.shape) != tuple(shape):
                 raise InputError(f"input {name!r} must have shape {list(shape)} (the compiled "
                                  f"example shape), got {list(x.shape)}")
+            q = v.type.quant
+            if q is not None and (abs(x.q_scale() - q.scale) > q.scale * 1e-6
+                                  or x.q_zero_point() != q.zero_point):
+                raise InputError(f"input {name!r} must be quantized with scale {q.scale} and "
+                                 f"zero point {q.zero_point}, got {x.q_scale()} and "
+                                 f"{x.q_zero_point()}")
 
     def __call__(self, *args: Any) -> Any:
         self.check_inputs(args)

@@ -44,9 +44,16 @@ def segment_module(seg: NnapiSegment, preference: int, relax: bool) -> NnapiSegm
     )
 
 
-def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> str:
+def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...], t: TensorType) -> str:
     dt = _DTYPE_SRC[dtype]
-    return textwrap.dedent(f"""\
+    quant = ""
+    if t.quant is not None:  # the runtime takes scale/zero point from the tensor: check them
+        s, zp = t.quant.scale, t.quant.zero_point
+        quant = textwrap.dedent(f"""\
+            if abs({name}.q_scale() - {s!r}) > {s!r} * 1e-6 or {name}.q_zero_point() != {zp}:
+                raise ValueError("input '{name}' must be quantized with scale {s!r} and zero point {zp}")
+        """)
+    return quant + textwrap.dedent(f"""\
         if {name}.dtype != {dt}:
             raise ValueError("input '{name}' must have dtype {dtype}, got " + str({name}.dtype))
         if {name}.dim() != {len(shape)}:
@@ -90,8 +97,8 @@ def _structure_src(spec: pytree.TreeSpec, leaves: list[str]) -> str:
 def wrapper_source(io: IOSpec, cls_name: str, program: Program) -> str:
     names = io.input_names
     params = ", ".join(f"{n}: torch.Tensor" for n in names)
-    checks = "".join(_check_src(n, d, s) for n, d, s in zip(names, io.input_dtypes,
-                                                          io.input_shapes, strict=True))
+    checks = "".join(_check_src(n, d, s, v.type) for n, d, s, v in zip(
+        names, io.input_dtypes, io.input_shapes, program.inputs, strict=True))
     # NHWC inputs: free for channels_last tensors, one host copy for NCHW ones.
     args = ", ".join(
         f"{n}.permute(0, 2, 3, 1).contiguous()" if v.type.dim_order is DimOrder.NHWC

@@ -118,12 +118,30 @@ def _as_bytes(t: torch.Tensor) -> bytes:
     return t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
+def _check_tensors(ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tensor]) -> None:
+    """What the runtime's ``init2`` refuses before parsing: it reads the tensors' memory as is."""
+    if isinstance(ser_model, torch.Tensor):
+        if ser_model.dtype not in (torch.int32, torch.uint8):
+            raise SerModelError(f"ser_model must be an int32 (or uint8) tensor, got {ser_model.dtype}")
+        if not ser_model.is_contiguous():
+            raise SerModelError("ser_model must be a contiguous tensor")
+    for i, w in enumerate(weights):
+        if not isinstance(w, torch.Tensor):
+            raise SerModelError(f"weight buffer {i} is a {type(w).__name__}, not a tensor")
+        if not w.is_contiguous():
+            raise SerModelError(f"weight buffer {i} must be contiguous (the runtime refuses others)")
+
+
 def read_ser_model(ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tensor] = ()) -> FlatModel:
     """Parse and bounds-check ``ser_model``; buffer references are resolved against ``weights``.
 
-    Raises SerModelError on anything malformed: truncation, bad version or counts, unknown
-    source types, buffer references out of range, trailing bytes, operand indices out of range.
+    Raises SerModelError on anything malformed: a ser_model tensor that is not contiguous int32
+    or uint8, non-contiguous weights (the runtime refuses both), truncation, bad version or
+    counts (negative ones included), unknown source types, buffer references out of range,
+    trailing bytes, operand indices out of range. It is at least as strict as the runtime's
+    own loader, so whatever it parses, ``init2`` parses too.
     """
+    _check_tensors(ser_model, weights)
     data = _as_bytes(ser_model) if isinstance(ser_model, torch.Tensor) else bytes(ser_model)
     cur = _Cursor(data)
     version, n_operands, n_values, n_ops, n_in, n_out = cur.take("<6i", "header")

@@ -77,13 +77,23 @@ def _record_examples(gm: torch.fx.GraphModule, inputs: tuple) -> None:
         Recorder(gm).run(*inputs)
 
 
+def _single_module_graph(model: torch.nn.Module, names: list[str]) -> torch.fx.GraphModule:
+    """A graph calling ``model`` once: torch's own modules are leaves even at the root."""
+    graph = torch.fx.Graph()
+    args = [graph.placeholder(n) for n in names]
+    graph.output(graph.call_module("root", tuple(args)))
+    return torch.fx.GraphModule({"root": model}, graph)
+
+
 def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
     """Capture ``model`` called on ``inputs``; raises CaptureError if neither dialect works."""
     names = _input_names(model, len(inputs))
     trace_error = ""
     try:
-        graph = LeafTracer().trace(model)
-        gm = torch.fx.GraphModule(model, graph)
+        if LeafTracer().is_leaf_module(model, ""):
+            gm = _single_module_graph(model, names)  # e.g. a bare nn.Conv2d or quantized module
+        else:
+            gm = torch.fx.GraphModule(model, LeafTracer().trace(model))
         _record_examples(gm, inputs)
         out = next(n for n in gm.graph.nodes if n.op == "output").args[0]
         leaves, spec = pytree.tree_flatten(out)

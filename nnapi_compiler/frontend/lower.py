@@ -18,9 +18,10 @@ from torch.utils import _pytree as pytree
 
 from ..errors import ConversionError, Refusal, UnsupportedError
 from ..ir.builder import Builder
+from ..ir.codes import OperandCode
 from ..ir.ops.base import Loc, Op
 from ..ir.program import Program
-from ..ir.types import DimOrder, Value, float_type
+from ..ir.types import DimOrder, Quant, TensorType, Value, float_type
 from .capture import EXAMPLE, Captured, source_of
 from .patterns import fuse_channel_shuffle
 from .registry import REGISTRY, Entry, Key, Refuse, key_name
@@ -158,9 +159,7 @@ def lower(cap: Captured, level: int) -> tuple[Program, IOSpec]:
             if not isinstance(ex, torch.Tensor):
                 raise ConversionError(f"input {node.name!r} is a {type(ex).__name__}; only tensors "
                                       "are supported as model inputs")
-            if ex.dtype != torch.float32:
-                raise ConversionError(f"input {node.name!r} has dtype {ex.dtype}; float32 is supported")
-            v = b.input(float_type(tuple(ex.shape), DimOrder.CONTIGUOUS))
+            v = b.input(input_type(node.name, ex))
             inputs.append(v)
             in_shapes.append(tuple(ex.shape))
             in_dtypes.append(ex.dtype)
@@ -205,13 +204,36 @@ def lower(cap: Captured, level: int) -> tuple[Program, IOSpec]:
     return program, io
 
 
+def input_type(name: str, ex: torch.Tensor) -> TensorType:
+    """IR type of a model input: float32, or quint8 with the example's scale and zero point."""
+    if ex.dtype == torch.float32:
+        return float_type(tuple(ex.shape), DimOrder.CONTIGUOUS)
+    if ex.dtype == torch.quint8 and ex.qscheme() == torch.per_tensor_affine:
+        return TensorType(OperandCode.TENSOR_QUANT8_ASYMM, tuple(ex.shape),
+                          Quant(ex.q_scale(), ex.q_zero_point()))
+    raise ConversionError(f"input {name!r} has dtype {ex.dtype}; float32 and per-tensor quint8 "
+                          "inputs are supported")
+
+
+def _same_quant(t: TensorType, ex: torch.Tensor) -> bool:
+    if t.quant is None:
+        return False
+    f32 = torch.tensor([t.quant.scale, ex.q_scale()], dtype=torch.float32)
+    return bool(f32[0] == f32[1]) and t.quant.zero_point == ex.q_zero_point()
+
+
 def _check_result(node: torch.fx.Node, result: Any, ex: Any) -> None:
     """A lowering must reproduce the example's shape exactly; anything else is our bug."""
     if isinstance(result, Value):
         if not isinstance(ex, torch.Tensor):
             raise Refuse(f"produces a {type(ex).__name__}, not a tensor")
-        if ex.dtype != torch.float32:
-            raise Refuse(f"produces dtype {ex.dtype}; only float32 tensors are supported")
+        if ex.dtype == torch.quint8:
+            if not _same_quant(result.type, ex):
+                raise Refuse(f"PyTorch's output quantization (scale {ex.q_scale():.6g}, zero point "
+                             f"{ex.q_zero_point()}) differs from what NNAPI's op produces "
+                             f"({result.type})")
+        elif ex.dtype != torch.float32:
+            raise Refuse(f"produces dtype {ex.dtype}; only float32 and quint8 tensors are supported")
         # NNAPI has no 0-d tensors: a PyTorch scalar tensor is carried as shape [1].
         if tuple(result.type.logical_shape) != (tuple(ex.shape) or (1,)):
             raise ConversionError(

@@ -7,17 +7,22 @@ from typing import Any, TypeVar
 import attrs
 import torch
 
+from .codes import OperandCode
 from .ops.base import Constant, Loc, Op
 from .program import Program
-from .types import DimOrder, TensorType, Value, tensor_digest
+from .types import DimOrder, Quant, TensorType, Value, tensor_digest
 
 OpT = TypeVar("OpT", bound=Op)
 
+_QUANT_CODE = {torch.uint8: OperandCode.TENSOR_QUANT8_ASYMM,
+               torch.int8: OperandCode.TENSOR_QUANT8_ASYMM_SIGNED}
 _CODE_FOR_DTYPE = {
     torch.float32: "TENSOR_FLOAT32",
     torch.int32: "TENSOR_INT32",
     torch.float16: "TENSOR_FLOAT16",
     torch.bool: "TENSOR_BOOL8",
+    torch.uint8: "TENSOR_QUANT8_ASYMM",
+    torch.int8: "TENSOR_QUANT8_ASYMM_SIGNED",
 }
 
 
@@ -55,20 +60,25 @@ class Builder:
         """Like ``op`` for single-result ops; returns the result value."""
         return self.op(cls, **fields).result
 
-    def const(self, data: torch.Tensor, dim_order: DimOrder = DimOrder.CONTIGUOUS) -> Value:
-        """A constant tensor value; identical data (dtype, shape, bytes) yield the same value."""
+    def const(self, data: torch.Tensor, dim_order: DimOrder = DimOrder.CONTIGUOUS,
+              quant: Quant | None = None) -> Value:
+        """A constant tensor value; identical data (dtype, shape, bytes) yield the same value.
+
+        ``quant`` makes a uint8 tensor TENSOR_QUANT8_ASYMM (int8: ..._SIGNED) and gives an
+        int32 tensor (a quantized bias) its scale.
+        """
         # A fresh copy with standard strides (size-1 dims of permuted views keep odd strides).
         data = data.detach().reshape(-1).clone().reshape(data.shape)
         if data.dtype == torch.float64:
             data = data.float()
         if data.dtype == torch.int64:
             data = data.int()
-        key = tensor_digest(data) + dim_order.value
+        key = tensor_digest(data) + dim_order.value + repr(quant)
         if key not in self._consts:
-            from .codes import OperandCode
-
             code = OperandCode[_CODE_FOR_DTYPE[data.dtype]]
-            t = TensorType(code, tuple(data.shape), None, dim_order)
+            if quant is not None and data.dtype in _QUANT_CODE:
+                code = _QUANT_CODE[data.dtype]
+            t = TensorType(code, tuple(data.shape), quant, dim_order)
             v = self._value(t)
             self.ops.append(Constant(results=(v,), data=data, loc=self.loc))
             self._consts[key] = v

@@ -33,7 +33,7 @@ def print_op(op: Op) -> str:
     if isinstance(op, Constant):
         return f"{_results(op)} = constant #{op.digest}"
     args = ", ".join(str(v) for v in op.inputs())
-    attrs_ = op.attributes()
+    attrs_ = {k: v for k, v in op.attributes().items() if v is not None}  # unset options
     tail = " {" + ", ".join(f"{k}={_attr(v)}" for k, v in attrs_.items()) + "}" if attrs_ else ""
     return f"{_results(op)} = {op.mnemonic} {args}{tail}"
 

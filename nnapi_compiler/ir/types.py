@@ -141,6 +141,11 @@ class TensorType:
         return s
 
 
+def with_quant(t: TensorType, q: Quant | None) -> TensorType:
+    """``t`` with its quantization replaced by ``q`` (no change when ``q`` is None)."""
+    return t if q is None else attrs.evolve(t, quant=q)
+
+
 def float_type(shape: tuple[int | None, ...], dim_order: DimOrder = DimOrder.CONTIGUOUS) -> TensorType:
     return TensorType(OperandCode.TENSOR_FLOAT32, tuple(shape), None, dim_order)
 

@@ -7,7 +7,7 @@ found where it broke the program rather than later on a phone.
 from __future__ import annotations
 
 from ..errors import VerificationError
-from .codes import OP_SPECS, OPERAND_MIN_LEVEL, OpCode, type_name
+from .codes import OP_SPECS, OPERAND_MIN_LEVEL, OpCode, OperandCode, type_name
 from .ops.base import NnapiOp, Op
 from .printer import print_op
 from .program import Program
@@ -39,6 +39,11 @@ def op_problems(op: Op, level: int | None) -> list[str]:
                 )
     if level is None:
         return errs
+    bias = getattr(op, "bias", None)
+    if bias is not None and op.inputs()[0].type.quant is not None and (
+        bias.type.code != OperandCode.TENSOR_INT32 or bias.type.quant is None
+    ):
+        errs.append("quantized layer needs an INT32 bias (run requantize-bias)")
     if isinstance(op, NnapiOp):
         need = op.required_level()
         if need > level:

@@ -79,8 +79,9 @@ def _fc(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
         return None
     if src.numel // k != src.shape[0]:  # FC would not see the same rows
         return None
-    return (rw.b.emit(ops.FullyConnected, input=inner.x, weights=op.weights, bias=op.bias,
-                      fuse=op.fuse),)
+    new = attrs.evolve(op, input=inner.x)  # every other field (fuse, out_quant) kept
+    rw.b.ops.append(new)
+    return new.results
 
 
 @register

@@ -37,7 +37,7 @@ L2P = {0: 0, 1: 3, 2: 1, 3: 2}  # logical axis -> physical axis
 SPATIAL = (ops.Conv2d, ops.DepthwiseConv2d, ops.GroupedConv2d, ops.TransposeConv2d,
            ops.AveragePool2d, ops.MaxPool2d, ops.ResizeNearest, ops.ResizeBilinear, Interpolate)
 FOLLOW = (_Unary, _Binary, _MinMax, ops.Prelu, ops.Concatenation, ops.Mean, ops.Softmax,
-          ops.Pad, ops.StridedSlice, ops.ChannelShuffle, ops.Gather)
+          ops.Pad, ops.StridedSlice, ops.ChannelShuffle, ops.Gather, ops.Quantize, ops.Dequantize)
 
 
 def _image(t: TensorType) -> bool:
@@ -72,7 +72,7 @@ class _Walk:
         if x.id in self.consts:
             data = self.consts[x.id].data
             data = data.reshape((1,) * (4 - data.dim()) + tuple(data.shape))
-            return self.b.const(data.permute(NHWC).contiguous(), DimOrder.NHWC)
+            return self.b.const(data.permute(NHWC).contiguous(), DimOrder.NHWC, x.type.quant)
         if x.type.rank < 4:
             x = self.b.emit(ops.Reshape, x=x, shape=(1,) * (4 - x.type.rank) + x.type.shape)
         return self.b.emit(ops.Transpose, x=x, perm=NHWC, out_order=DimOrder.NHWC)
@@ -110,7 +110,7 @@ class _Walk:
         if isinstance(op, SPATIAL):
             field = op.input_fields()[0]
             self.rebuild(op, **{field: self.nhwc(self.v(getattr(op, field)))})
-        elif isinstance(op, _Unary):
+        elif isinstance(op, _Unary | ops.Quantize | ops.Dequantize):
             self.rebuild(op)
         elif isinstance(op, _Binary | _MinMax | ops.Prelu) and any_nhwc:
             f0, f1 = op.input_fields()
@@ -159,7 +159,7 @@ class _Walk:
             return
         units = w.data.shape[0]
         perm_w = w.data.reshape(units, c, h, wd).permute(0, 2, 3, 1).reshape(units, -1)
-        self.rebuild(op, weights=self.b.const(perm_w.contiguous()))
+        self.rebuild(op, weights=self.b.const(perm_w.contiguous(), quant=w.result.type.quant))
 
 
 @register

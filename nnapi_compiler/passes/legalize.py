@@ -30,9 +30,15 @@ def _scalar(b: Builder, v: float) -> Value:
 
 def hard_swish(rw: Rewriter, op: Op) -> tuple[Value, ...]:
     b, x = rw.b, op.x  # type: ignore[attr-defined]
+    quant = op.result.type.quant
+    if quant is not None:  # quantized: the same float formula between DEQUANTIZE and QUANTIZE
+        x = b.emit(ops.Dequantize, x=x)
     t = b.emit(ops.Add, a=x, b=_scalar(b, 3.0), fuse=FuseCode.FUSED_RELU6)
     t = b.emit(ops.Mul, a=x, b=t)
-    return (b.emit(ops.Div, a=t, b=_scalar(b, 6.0)),)
+    y = b.emit(ops.Div, a=t, b=_scalar(b, 6.0))
+    if quant is not None:
+        y = b.emit(ops.Quantize, x=y, quant=quant, out_code=op.result.type.code)
+    return (y,)
 
 
 def elu(rw: Rewriter, op: Op) -> tuple[Value, ...]:

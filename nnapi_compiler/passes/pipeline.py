@@ -9,12 +9,14 @@ from . import (  # noqa: F401 - each module registers its pass
     fuse_activation,
     layout,
     legalize,
+    requantize_bias,
     upsample,
 )
 from .base import PassManager, parse_pipeline
 
 DEFAULT_PIPELINE = (
-    "legalize,fold-constants,fold-bn,fuse-activation,simplify-reshape,layout-nhwc,"
+    "legalize,requantize-bias,fold-constants,fold-bn,fuse-activation,simplify-reshape,"
+    "layout-nhwc,"
     "simplify-upsample,share-constants,dce"
 )
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from ...ir.types import Value
+from ...ir import ops
+from ...ir.types import Quant, Value
 from ..registry import Refuse
 
 
@@ -56,3 +57,24 @@ def image(x: Any) -> Value:
     if v.type.rank != 4:
         raise Refuse(f"expected a 4-D NCHW tensor, got rank {v.type.rank}")
     return v
+
+
+def out_quant(ctx: Any) -> Quant:
+    """The quantization PyTorch chose for the current node's output."""
+    ex = ctx.example
+    if not isinstance(ex, torch.Tensor) or not ex.is_quantized:
+        raise Refuse("expected a quantized result")
+    if ex.dtype != torch.quint8:
+        raise Refuse(f"quantized activations of dtype {ex.dtype} are not supported (quint8 only)")
+    return Quant(ex.q_scale(), ex.q_zero_point())
+
+
+def float_island(ctx: Any, x: Value, fn: Any) -> Any:
+    """Apply the float lowering ``fn`` to a quantized ``x``: DEQUANTIZE, float ops, QUANTIZE.
+
+    Used for activations with no integer NNAPI form at the target; PyTorch's own quantized
+    kernels compute these in float (or a float-built table) too, so results stay within a
+    quantum.
+    """
+    y = fn(ctx.emit(ops.Dequantize, x=x))
+    return ctx.emit(ops.Quantize, x=y, quant=out_quant(ctx))

@@ -16,7 +16,7 @@ from ...ir import ops
 from ...ir.codes import FuseCode
 from ..lower import Ctx
 from ..registry import Refuse, converter
-from ._util import static_tensor, value
+from ._util import float_island, out_quant, static_tensor, value
 
 aten = torch.ops.aten
 
@@ -88,32 +88,44 @@ def clamp(ctx: Ctx, a: dict) -> Any:
 
 @converter(*unary("sigmoid"), sig=lambda input: None, modules={nn.Sigmoid: lambda m: {}})
 def sigmoid(ctx: Ctx, a: dict) -> Any:
-    return ctx.emit(ops.Logistic, x=value(a["input"]))
+    x = value(a["input"])
+    return ctx.emit(ops.Logistic, x=x, out_quant=out_quant(ctx) if x.type.quant else None)
 
 
 @converter(*unary("tanh"), sig=lambda input: None, modules={nn.Tanh: lambda m: {}})
 def tanh(ctx: Ctx, a: dict) -> Any:
-    return ctx.emit(ops.Tanh, x=value(a["input"]))
+    x = value(a["input"])
+    return ctx.emit(ops.Tanh, x=x, out_quant=out_quant(ctx) if x.type.quant else None)
 
 
 @converter(*unary("hardswish"), sig=lambda input, inplace=False: None,
            modules={nn.Hardswish: lambda m: {}})
 def hardswish(ctx: Ctx, a: dict) -> Any:
-    return ctx.emit(ops.HardSwish, x=value(a["input"]))
+    x = value(a["input"])
+    return ctx.emit(ops.HardSwish, x=x, out_quant=out_quant(ctx) if x.type.quant else None)
 
 
 @converter(*unary("hardsigmoid"), sig=lambda input, inplace=False: None,
            modules={nn.Hardsigmoid: lambda m: {}})
 def hardsigmoid(ctx: Ctx, a: dict) -> Any:
-    # relu6(x + 3) / 6, divided (not multiplied by 1/6) to round exactly like eager.
-    t = ctx.emit(ops.Add, a=value(a["input"]), b=ctx.tensor(3.0), fuse=FuseCode.FUSED_RELU6)
-    return ctx.emit(ops.Div, a=t, b=ctx.tensor(6.0))
+    def f(x: Any) -> Any:
+        # relu6(x + 3) / 6, divided (not multiplied by 1/6) to round exactly like eager.
+        t = ctx.emit(ops.Add, a=x, b=ctx.tensor(3.0), fuse=FuseCode.FUSED_RELU6)
+        return ctx.emit(ops.Div, a=t, b=ctx.tensor(6.0))
+
+    return quant_aware(ctx, a["input"], f)
+
+
+def quant_aware(ctx: Ctx, x: Any, f: Any) -> Any:
+    """Run the float lowering ``f`` directly, or around DEQUANTIZE/QUANTIZE for quantized ``x``."""
+    x = value(x)
+    return float_island(ctx, x, f) if x.type.quant is not None else f(x)
 
 
 @converter(*unary("silu"), sig=lambda input, inplace=False: None, modules={nn.SiLU: lambda m: {}})
 def silu(ctx: Ctx, a: dict) -> Any:
-    x = value(a["input"])
-    return ctx.emit(ops.Mul, a=x, b=ctx.emit(ops.Logistic, x=x))
+    return quant_aware(ctx, a["input"],
+                       lambda x: ctx.emit(ops.Mul, a=x, b=ctx.emit(ops.Logistic, x=x)))
 
 
 @converter(*unary("leaky_relu"), sig=lambda input, negative_slope=0.01, inplace=False: None,
@@ -121,7 +133,7 @@ def silu(ctx: Ctx, a: dict) -> Any:
 def leaky_relu(ctx: Ctx, a: dict) -> Any:
     # NNAPI has no leaky ReLU; PRELU with one broadcast slope is the same function.
     alpha = ctx.const(torch.tensor([float(a["negative_slope"])]))
-    return ctx.emit(ops.Prelu, x=value(a["input"]), alpha=alpha)
+    return quant_aware(ctx, a["input"], lambda x: ctx.emit(ops.Prelu, x=x, alpha=alpha))
 
 
 @converter(*unary("prelu"), sig=lambda input, weight: None,

@@ -114,7 +114,9 @@ def neg(ctx: Ctx, a: dict) -> Any:
 @converter("contiguous", "detach", "clone", torch.clone, torch.detach,
            *_aten("clone.default", "detach.default", "alias.default", "contiguous.default"),
            sig=lambda input, *args, **kwargs: None,
-           modules={nn.Identity: lambda m: {}})
+           modules={nn.Identity: lambda m: {},
+                    # quantized Dropout is the identity in every mode (its forward returns input)
+                    torch.ao.nn.quantized.Dropout: lambda m: {}})
 def identity(ctx: Ctx, a: dict) -> Any:
     return value(a["input"])
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ir import ops
+from ...ir.types import Quant
 from ..lower import Ctx
 from ..registry import Refuse, converter
 from ._util import image, pair, static_tensor, value
@@ -40,28 +41,41 @@ def _explicit_padding(padding: Any, k: tuple[int, int], d: tuple[int, int]) -> o
            sig=lambda input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1: None,
            modules={nn.Conv2d: _conv_module})
 def conv2d(ctx: Ctx, a: dict) -> Any:
-    x = image(a["input"])
     w = static_tensor(a["weight"], "conv weight")
+    bias = static_tensor(a["bias"], "conv bias") if a["bias"] is not None else torch.zeros(w.shape[0])
+    return emit_conv2d(ctx, a, w, bias)
+
+
+def emit_conv2d(ctx: Ctx, a: dict, w: torch.Tensor, bias: torch.Tensor,
+                w_quant: Quant | None = None, **extra: Any) -> Any:
+    """CONV_2D / DEPTHWISE_CONV_2D / GROUPED_CONV_2D for weight ``w`` in PyTorch's OIHW layout.
+
+    ``w`` is float, or (with ``w_quant``) the uint8 integer weight; ``extra`` carries fuse code
+    and output quantization for quantized convolutions.
+    """
+    x = image(a["input"])
     cout, cin_g, kh, kw = w.shape
-    bias = static_tensor(a["bias"], "conv bias") if a["bias"] is not None else torch.zeros(cout)
     groups = int(a["groups"])
     stride, dil = pair(a["stride"], "stride"), pair(a["dilation"], "dilation")
     fields = dict(
         input=x, bias=ctx.const(bias),
         padding=_explicit_padding(a["padding"], (kh, kw), dil),
-        stride=ops.HW(*stride), dilation=ops.HW(*dil),
+        stride=ops.HW(*stride), dilation=ops.HW(*dil), **extra,
     )
     cin = x.type.shape[1]
+
+    def filt(t: torch.Tensor) -> Any:
+        return ctx.b.const(t, quant=w_quant)
+
     if groups == 1:
-        return ctx.emit(ops.Conv2d, filter=ctx.const(w.permute(0, 2, 3, 1)), **fields)
+        return ctx.emit(ops.Conv2d, filter=filt(w.permute(0, 2, 3, 1)), **fields)
     if groups == cin and cin_g == 1:
         # Depthwise: filter [1, kh, kw, Cout], output channel k*mult+q reads input channel k.
-        return ctx.emit(ops.DepthwiseConv2d, filter=ctx.const(w.permute(1, 2, 3, 0)),
+        return ctx.emit(ops.DepthwiseConv2d, filter=filt(w.permute(1, 2, 3, 0)),
                         multiplier=cout // cin, **fields)
     if dil != (1, 1):
         raise Refuse("grouped convolution with dilation has no NNAPI form")
-    return ctx.emit(ops.GroupedConv2d, filter=ctx.const(w.permute(0, 2, 3, 1)), groups=groups,
-                    **fields)
+    return ctx.emit(ops.GroupedConv2d, filter=filt(w.permute(0, 2, 3, 1)), groups=groups, **fields)
 
 
 def _tconv_module(m: nn.ConvTranspose2d) -> dict[str, Any]:

@@ -99,8 +99,10 @@ def adaptive_avg_pool2d(ctx: Ctx, a: dict) -> Any:
     oh, ow = oh or h, ow or w
     if (oh, ow) == (h, w):
         return x
-    if (oh, ow) == (1, 1):
+    if (oh, ow) == (1, 1) and x.type.quant is None:
         return ctx.emit(ops.Mean, x=x, axes=(2, 3), keep_dims=True)
+    if (oh, ow) == (1, 1):  # quantized: AVERAGE_POOL rounds like PyTorch, MEAN truncates
+        return ctx.emit(ops.AveragePool2d, input=x, kernel=ops.HW(h, w), stride=ops.HW(h, w))
     if h % oh or w % ow:
         raise Refuse(f"adaptive pooling {h}x{w} -> {oh}x{ow} has uneven windows")
     k = ops.HW(h // oh, w // ow)

@@ -36,6 +36,7 @@ from .elementwise import (
 )
 from .host import HostOp
 from .linear import FullyConnected
+from .quant import Dequantize, Quantize
 from .reduce import LogSoftmax, Mean, Softmax
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
@@ -51,9 +52,10 @@ from .shape import (
 
 __all__ = [
     "HW", "Abs", "Add", "AveragePool2d", "ChannelShuffle", "Concatenation", "Constant", "Conv2d",
-    "DepthwiseConv2d", "Div", "Elu", "Exp", "Floor", "FullyConnected", "Gather", "GroupedConv2d",
+    "DepthwiseConv2d", "Dequantize", "Div", "Elu", "Exp", "Floor", "FullyConnected", "Gather",
+    "GroupedConv2d",
     "HardSwish", "HostOp", "Loc", "Log", "LogSoftmax", "Logistic", "MaxPool2d", "Maximum", "Mean",
-    "Minimum", "Mul", "Neg", "NnapiOp", "Op", "Pad", "PadV2", "Padding", "Prelu", "Relu",
+    "Minimum", "Mul", "Neg", "NnapiOp", "Op", "Pad", "PadV2", "Padding", "Prelu", "Quantize", "Relu",
     "Relu1", "Relu6", "Reshape", "ResizeBilinear", "ResizeNearest", "Rsqrt", "Softmax", "Sqrt",
     "StridedSlice", "Sub", "Tanh", "Transpose", "TransposeConv2d",
 ]

@@ -11,7 +11,7 @@ from typing import ClassVar
 import attrs
 
 from ..codes import FuseCode, OpCode
-from ..types import DimOrder, Operand, TensorType, Value, boolean, i32
+from ..types import DimOrder, Operand, Quant, TensorType, Value, boolean, i32, with_quant
 from .base import Loc, NnapiOp
 
 
@@ -77,6 +77,7 @@ class _ConvBase(NnapiOp):
     stride: HW = attrs.field(default=HW(1, 1), validator=_positive)
     dilation: HW = attrs.field(default=HW(1, 1), validator=_positive)
     fuse: FuseCode = attrs.field(default=FuseCode.FUSED_NONE, converter=FuseCode)
+    out_quant: Quant | None = None  # quantized output parameters
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def _kernel(self) -> HW:
@@ -92,7 +93,7 @@ class _ConvBase(NnapiOp):
         p = self.padding
         oh = out_size(h, k.h, self.stride.h, self.dilation.h, p.top, p.bottom)
         ow = out_size(w, k.w, self.stride.w, self.dilation.w, p.left, p.right)
-        return (_image(self.input.type, n, oh, ow, self._out_channels()),)
+        return (with_quant(_image(self.input.type, n, oh, ow, self._out_channels()), self.out_quant),)
 
     def check(self) -> list[str]:
         errs = []
@@ -191,7 +192,7 @@ class TransposeConv2d(_ConvBase):
         p = self.padding
         oh = None if h is None else (h - 1) * self.stride.h + k.h - p.top - p.bottom
         ow = None if w is None else (w - 1) * self.stride.w + k.w - p.left - p.right
-        return (_image(self.input.type, n, oh, ow, self._out_channels()),)
+        return (with_quant(_image(self.input.type, n, oh, ow, self._out_channels()), self.out_quant),)
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.input, self.filter, self.bias, *self.padding.nnapi(),

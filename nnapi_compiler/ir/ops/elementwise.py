@@ -7,7 +7,7 @@ from typing import ClassVar
 import attrs
 
 from ..codes import FuseCode, OpCode
-from ..types import Operand, TensorType, Value, f32, i32
+from ..types import Operand, Quant, TensorType, Value, f32, i32, with_quant
 from .base import Loc, NnapiOp
 
 
@@ -37,10 +37,12 @@ class _Binary(NnapiOp):
     a: Value
     b: Value
     fuse: FuseCode = attrs.field(default=FuseCode.FUSED_NONE, converter=FuseCode)
+    out_quant: Quant | None = None  # quantized result parameters (free for these ops)
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def infer(self) -> tuple[TensorType, ...]:
-        return (self.a.type.with_shape(broadcast_shapes(self.a.type.shape, self.b.type.shape)),)
+        t = self.a.type.with_shape(broadcast_shapes(self.a.type.shape, self.b.type.shape))
+        return (with_quant(t, self.out_quant),)
 
     def check(self) -> list[str]:
         if self.a.type.code != self.b.type.code:
@@ -82,6 +84,7 @@ class _MinMax(NnapiOp):
     results: tuple[Value, ...] = ()
     a: Value
     b: Value
+    out_quant: Quant | None = None
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     infer = _Binary.infer
@@ -109,10 +112,11 @@ class _Unary(NnapiOp):
 
     results: tuple[Value, ...] = ()
     x: Value
+    out_quant: Quant | None = None  # e.g. HARD_SWISH's free or LOGISTIC's mandated params
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def infer(self) -> tuple[TensorType, ...]:
-        return (self.x.type,)
+        return (with_quant(self.x.type, self.out_quant),)
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x]
@@ -161,10 +165,12 @@ class Prelu(NnapiOp):
     results: tuple[Value, ...] = ()
     x: Value
     alpha: Value
+    out_quant: Quant | None = None
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def infer(self) -> tuple[TensorType, ...]:
-        return (self.x.type.with_shape(broadcast_shapes(self.x.type.shape, self.alpha.type.shape)),)
+        t = self.x.type.with_shape(broadcast_shapes(self.x.type.shape, self.alpha.type.shape))
+        return (with_quant(t, self.out_quant),)
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, self.alpha]

@@ -7,7 +7,7 @@ from typing import ClassVar
 import attrs
 
 from ..codes import FuseCode, OpCode
-from ..types import DimOrder, Operand, TensorType, Value, i32
+from ..types import DimOrder, Operand, Quant, TensorType, Value, i32, with_quant
 from .base import Loc, NnapiOp
 
 
@@ -20,13 +20,15 @@ class FullyConnected(NnapiOp):
     weights: Value
     bias: Value
     fuse: FuseCode = attrs.field(default=FuseCode.FUSED_NONE, converter=FuseCode)
+    out_quant: Quant | None = None
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def infer(self) -> tuple[TensorType, ...]:
         units, size = self.weights.type.shape
         t = self.input.type
         batch = t.numel // size if t.known else None
-        return (attrs.evolve(t, shape=(batch, units), dim_order=DimOrder.CONTIGUOUS),)
+        t = attrs.evolve(t, shape=(batch, units), dim_order=DimOrder.CONTIGUOUS)
+        return (with_quant(t, self.out_quant),)
 
     def check(self) -> list[str]:
         t = self.input.type

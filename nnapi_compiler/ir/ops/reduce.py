@@ -7,7 +7,7 @@ from typing import ClassVar
 import attrs
 
 from ..codes import OpCode
-from ..types import DimOrder, IntVector, Operand, TensorType, Value, f32, i32
+from ..types import DimOrder, IntVector, Operand, Quant, TensorType, Value, f32, i32, with_quant
 from .base import Loc, NnapiOp
 
 
@@ -49,10 +49,11 @@ class Softmax(NnapiOp):
     x: Value
     axis: int
     beta: float = 1.0
+    out_quant: Quant | None = None  # mandated 1/256 for quantized softmax
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def infer(self) -> tuple[TensorType, ...]:
-        return (self.x.type,)
+        return (with_quant(self.x.type, self.out_quant),)
 
     def check(self) -> list[str]:
         if not 0 <= self.axis < self.x.type.rank:

@@ -10,7 +10,7 @@ from typing import ClassVar
 import attrs
 
 from ..codes import OpCode
-from ..types import DimOrder, IntVector, Operand, Scalar, TensorType, Value, f32, i32
+from ..types import DimOrder, IntVector, Operand, Quant, Scalar, TensorType, Value, f32, i32, with_quant
 from .base import Loc, NnapiOp
 
 
@@ -87,6 +87,7 @@ class Concatenation(NnapiOp):
     results: tuple[Value, ...] = ()
     xs: tuple[Value, ...] = attrs.field(converter=tuple)
     axis: int
+    out_quant: Quant | None = None
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def infer(self) -> tuple[TensorType, ...]:
@@ -95,7 +96,7 @@ class Concatenation(NnapiOp):
         total = None if None in dims else sum(dims)  # type: ignore[arg-type]
         shape = list(first.shape)
         shape[self.axis] = total
-        return (first.with_shape(tuple(shape)),)
+        return (with_quant(first.with_shape(tuple(shape)), self.out_quant),)
 
     def check(self) -> list[str]:
         r = self.xs[0].type.rank

@@ -1,0 +1,66 @@
+"""Bias requantization: PyTorch keeps quantized conv/linear bias in float; NNAPI wants INT32
+with scale = input_scale * weight_scale and zero point 0.
+
+The integer bias is computed the way PyTorch's quantized kernels do (float32 multiply by the
+reciprocal scale, round half to even), so NNAPI adds exactly the bias PyTorch adds. A value
+that does not fit in int32 raises QuantizationError naming the layer; nothing wraps silently.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+import torch
+
+from ..errors import QuantizationError
+from ..ir import ops
+from ..ir.codes import OperandCode
+from ..ir.ops.base import Op
+from ..ir.program import Program
+from ..ir.types import Quant, Value
+from .base import PassResult, register
+from .rewrite import Rewriter, rewrite_ops
+
+_LAYERS = (ops.Conv2d, ops.DepthwiseConv2d, ops.GroupedConv2d, ops.TransposeConv2d,
+           ops.FullyConnected)
+INT32_MAX = 2**31 - 1
+
+
+def quantize_bias(bias: torch.Tensor, scale: float, where: str) -> torch.Tensor:
+    inv = torch.tensor(1.0, dtype=torch.float32) / torch.tensor(scale, dtype=torch.float32)
+    q = torch.round(bias.float() * inv)  # torch.round is half-to-even, like nearbyint
+    worst = q.abs().max().item() if q.numel() else 0.0
+    if worst > INT32_MAX:
+        raise QuantizationError(
+            f"{where}: bias {bias.abs().max().item():.6g} at scale {scale:.6g} "
+            f"(input scale x weight scale) needs {worst:.3g}, beyond int32"
+        )
+    return q.to(torch.int32)
+
+
+def _requant(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
+    x = op.inputs()[0]
+    w = op.weights if isinstance(op, ops.FullyConnected) else op.filter  # type: ignore[attr-defined]
+    bias = op.bias  # type: ignore[attr-defined]
+    if x.type.quant is None or bias.type.code != OperandCode.TENSOR_FLOAT32:
+        return None
+    c = rw.constant(bias)
+    if c is None or w.type.quant is None:
+        return None
+    scale = float(torch.tensor(x.type.quant.scale, dtype=torch.float32)
+                  * torch.tensor(w.type.quant.scale, dtype=torch.float32))
+    q = quantize_bias(c.data, scale, str(op.loc or op.mnemonic))
+    new_bias = rw.b.const(q, quant=Quant(scale, 0))
+    rw.b.ops.append(attrs.evolve(op, bias=new_bias))
+    return op.results
+
+
+@register
+@attrs.frozen
+class RequantizeBias:
+    name: ClassVar[str] = "requantize-bias"
+
+    def run(self, program: Program) -> PassResult:
+        p, changed = rewrite_ops(program, dict.fromkeys(_LAYERS, _requant))
+        return PassResult(p, changed)

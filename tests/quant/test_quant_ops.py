@@ -1,0 +1,124 @@
+"""Quantized single ops: eager (qnnpack) vs the virtual device within one output quantum,
+at Android 10 and 11; quint8 model inputs/outputs; bias requantization and its overflow."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.ao.nn.quantized as nnq
+import torch.ao.quantization as tq
+from torch import nn
+
+import nnapi_compiler as nc
+from nnapi_compiler.passes.requantize_bias import quantize_bias
+
+from .helpers import Wrapped, quanta_error, quantize_model
+
+
+class TwoInputs(nn.Module):
+    """Two independently quantized operands for a QFunctional op."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.qa, self.qb, self.dq = tq.QuantStub(), tq.QuantStub(), tq.DeQuantStub()
+        self.f, self.op = nnq.FloatFunctional(), op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.qa(x), self.qb(x * -0.6 + 0.4)
+        if self.op == "cat":
+            return self.dq(self.f.cat([a, b], 1))
+        return self.dq(getattr(self.f, self.op)(a, b))
+
+
+class Scalar(nn.Module):
+    def __init__(self, op: str, c: float) -> None:
+        super().__init__()
+        self.f, self.op, self.c = nnq.FloatFunctional(), op, c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self.f, self.op)(x, self.c)
+
+
+BODIES = {
+    "conv": lambda: nn.Conv2d(4, 6, 3, padding=1),
+    "conv-depthwise-stride": lambda: nn.Conv2d(4, 8, 3, groups=4, stride=2),
+    "conv-grouped": lambda: nn.Conv2d(4, 6, 3, groups=2),
+    "linear": lambda: nn.Sequential(nn.Flatten(), nn.Linear(4 * 7 * 9, 5)),
+    "relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "sigmoid": nn.Sigmoid,
+    "hardsigmoid": nn.Hardsigmoid, "leaky-relu": lambda: nn.LeakyReLU(0.1), "tanh": nn.Tanh,
+    "maxpool-ceil": lambda: nn.MaxPool2d(2, ceil_mode=True), "avgpool": lambda: nn.AvgPool2d(3, 2, 1),
+    "adaptive-avgpool": lambda: nn.AdaptiveAvgPool2d(1),
+    "upsample-nearest": lambda: nn.Upsample(scale_factor=2), "flatten": nn.Flatten,
+    "mean": lambda: _Mean(), "add-scalar": lambda: Scalar("add_scalar", 0.7),
+    "mul-scalar": lambda: Scalar("mul_scalar", -1.3),
+}
+
+
+class _Mean(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3), keepdim=True)
+
+
+def _out_scale(model: nn.Module, x: torch.Tensor) -> float:
+    out = {}
+
+    def hook(_m: nn.Module, inputs: tuple) -> None:
+        out["scale"] = inputs[0].q_scale()
+
+    h = [m for m in model.modules() if isinstance(m, nnq.DeQuantize)][-1].register_forward_pre_hook(hook)
+    with torch.no_grad():
+        model(x)
+    h.remove()
+    return out["scale"]
+
+
+@pytest.mark.parametrize("target", ["android-10", "android-11"])
+@pytest.mark.parametrize("name", sorted(BODIES))
+def test_single_op_within_one_quantum(name: str, target: str) -> None:
+    torch.manual_seed(0)
+    model = quantize_model(Wrapped(BODIES[name]()), [torch.randn(2, 4, 7, 9) for _ in range(4)])
+    x = torch.randn(2, 4, 7, 9)
+    err = quanta_error(model, x, _out_scale(model, x), target)
+    assert err.max().item() <= 1.0 + 1e-4
+
+
+@pytest.mark.parametrize("op", ["add", "add_relu", "mul", "cat"])
+def test_qfunctional_within_one_quantum(op: str) -> None:
+    torch.manual_seed(0)
+    model = quantize_model(TwoInputs(op), [torch.randn(2, 4, 5, 5) for _ in range(4)])
+    x = torch.randn(2, 4, 5, 5)
+    err = quanta_error(model, x, _out_scale(model, x))
+    assert err.max().item() <= 1.0 + 1e-4
+
+
+def test_quint8_inputs_and_outputs() -> None:
+    torch.manual_seed(0)
+    model = quantize_model(Wrapped(nn.Conv2d(3, 4, 3)), [torch.randn(1, 3, 8, 8) for _ in range(3)])
+    body = model.body.eval()
+    xq = torch.quantize_per_tensor(torch.randn(1, 3, 8, 8), 0.05, 120, torch.quint8)
+    cm = nc.compile(body, (xq,))
+    with nc.virtual_device():
+        got = cm(xq)
+    ref = body(xq)
+    assert got.dtype == torch.quint8 and got.q_scale() == ref.q_scale()
+    assert (got.int_repr().int() - ref.int_repr().int()).abs().max() <= 1
+    bad = torch.quantize_per_tensor(torch.randn(1, 3, 8, 8), 0.1, 120, torch.quint8)
+    with pytest.raises(nc.InputError, match="scale"):
+        cm(bad)
+
+
+def test_bias_requantization_rounds_like_pytorch_and_reports_overflow() -> None:
+    q = quantize_bias(torch.tensor([0.5, -0.25, 2.5e-3]), 1e-3, "conv1")
+    assert q.tolist() == [500, -250, 2]  # 2.5 rounds half to even, as PyTorch does
+    with pytest.raises(nc.QuantizationError, match=r"conv1.*int32"):
+        quantize_bias(torch.tensor([1e4]), 1e-6, "conv1")
+
+
+def test_per_channel_weights_convert_with_a_warning() -> None:
+    torch.manual_seed(0)
+    model = quantize_model(Wrapped(nn.Conv2d(4, 6, 3)), [torch.randn(2, 4, 7, 9) for _ in range(3)],
+                           qconfig="x86")
+    assert model.body.weight().qscheme() == torch.per_channel_affine
+    with pytest.warns(RuntimeWarning, match="per-channel weights requantized"):
+        cm = nc.compile(model, (torch.randn(2, 4, 7, 9),))
+    assert all(op.mnemonic != "host" for op in cm.program.ops)
