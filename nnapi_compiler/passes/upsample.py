@@ -126,6 +126,9 @@ def _lower(rw: Rewriter, op: Op) -> tuple[Value, ...]:
             if not (m.shape[0] == m.shape[1] and torch.equal(m, torch.eye(m.shape[0]))):
                 y = b.emit(ops.Gather, x=y, axis=axis, indices=m.argmax(1).tolist())
         return (y,)
+    if x.type.quant is not None:  # the matrices are float: resample between (DE)QUANTIZE
+        y = _matrix_form(rw, b.emit(ops.Dequantize, x=x), want_h, want_w)
+        return (b.emit(ops.Quantize, x=y, quant=x.type.quant, out_code=x.type.code),)
     return (_matrix_form(rw, x, want_h, want_w),)
 
 

@@ -122,3 +122,49 @@ def test_per_channel_weights_convert_with_a_warning() -> None:
     with pytest.warns(RuntimeWarning, match="per-channel weights requantized"):
         cm = nc.compile(model, (torch.randn(2, 4, 7, 9),))
     assert all(op.mnemonic != "host" for op in cm.program.ops)
+
+
+class _Bilinear(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, scale_factor=2, mode="bilinear")
+
+
+@pytest.mark.parametrize("target", ["android-10", "android-11"])
+def test_quantized_bilinear_upsample(target: str) -> None:
+    torch.manual_seed(0)
+    model = quantize_model(Wrapped(_Bilinear()), [torch.randn(1, 4, 5, 6) for _ in range(3)])
+    x = torch.randn(1, 4, 5, 6)
+    # Android 11: RESIZE_BILINEAR on uint8 (the reference truncates, PyTorch rounds);
+    # Android 10: PyTorch's matrices between DEQUANTIZE and QUANTIZE. One quantum either way.
+    assert quanta_error(model, x, _out_scale(model, x), target).max().item() <= 1.0 + 1e-4
+
+
+class MidModel(nn.Module):
+    """quantize_per_tensor / dequantize in the middle of a float model."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = torch.quantize_per_tensor(x.relu(), 0.02, 3, torch.quint8)
+        y = nn.functional.max_pool2d(q, 2)
+        return y.dequantize() * 2
+
+
+def test_quantize_dequantize_mid_model() -> None:
+    x = torch.randn(1, 3, 8, 8)
+    cm = nc.compile(MidModel().eval(), (x,))
+    with nc.virtual_device():
+        got = cm(x)
+    assert ((got - MidModel()(x)).abs() <= 2 * 0.02 + 1e-6).all()
+
+
+def test_qat_converted_model() -> None:
+    torch.backends.quantized.engine = "qnnpack"
+    torch.manual_seed(0)
+    model = Wrapped(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()))
+    tq.fuse_modules_qat(model.train(), [["body.0", "body.1", "body.2"]], inplace=True)
+    model.qconfig = tq.get_default_qat_qconfig("qnnpack")
+    tq.prepare_qat(model, inplace=True)
+    for _ in range(3):
+        model(torch.randn(2, 3, 8, 8))
+    model = tq.convert(model.eval())
+    x = torch.randn(2, 3, 8, 8)
+    assert quanta_error(model, x, _out_scale(model, x)).max().item() <= 1.0 + 1e-4
