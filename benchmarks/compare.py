@@ -3,7 +3,8 @@
 For every model: compile-time ratio (medians over interleaved runs; torch's prototype timed as
 trace + mutation removal + convert), NNAPI op counts, layout conversions (TRANSPOSE ops plus
 ops using NNAPI's NCHW flag), ser_model / weight / .ptl bytes, and "not convertible" where
-torch's prototype fails. Run: ``python benchmarks/compare.py [--runs 3] [--out docs/benchmarks.md]``.
+torch's prototype fails. Run: ``python benchmarks/compare.py [--runs 3] [--out table.md]``
+(``--out`` writes the bare Markdown table; docs/benchmarks.md embeds it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nnapi_compiler.backend.ser_model import read_ser_model
 from nnapi_compiler.ir.codes import OpCode, OperandCode
 from nnapi_compiler.ir.flat import FlatModel
 from tests.zoo.models import CLASSIFICATION, SEGMENTATION, build, example_input
+from tests.zoo.quant_models import QUANT_MODELS, build_quantized, quant_input
 
 _SPATIAL = {OpCode.CONV_2D, OpCode.DEPTHWISE_CONV_2D, OpCode.GROUPED_CONV_2D,
             OpCode.TRANSPOSE_CONV_2D, OpCode.AVERAGE_POOL_2D, OpCode.MAX_POOL_2D,
@@ -52,10 +54,13 @@ def ptl_bytes(module: torch.jit.ScriptModule) -> int:
         return path.stat().st_size
 
 
-def theirs(model: torch.nn.Module, x: torch.Tensor) -> torch.jit.ScriptModule:
+def theirs(model: torch.nn.Module, x: torch.Tensor, nhwc: bool = False) -> torch.jit.ScriptModule:
     traced = torch.jit.trace(model, x, strict=False)
     torch._C._jit_pass_inline(traced.graph)  # bring submodules' in-place ops into view
     torch._C._jit_pass_remove_mutation(traced.graph)
+    if nhwc:  # torch's prototype converts quantized models only with NHWC-flagged inputs
+        x = x.contiguous(memory_format=torch.channels_last)
+        x.nnapi_nhwc = True
     return convert_model_to_nnapi(traced, x)
 
 
@@ -66,8 +71,11 @@ def _their_flat(module: torch.jit.ScriptModule) -> tuple[FlatModel, int, int]:
                                                               for w in weights)
 
 
-def row(name: str, runs: int) -> dict[str, object]:
-    model, x = build(name), example_input(name)
+def row(name: str, runs: int, quantized: bool = False) -> dict[str, object]:
+    if quantized:
+        model, x = build_quantized(name), quant_input()
+    else:
+        model, x = build(name), example_input(name)
     t_ours, t_theirs, err = [], [], ""
     cm, their = None, None
     for _ in range(runs):
@@ -77,14 +85,14 @@ def row(name: str, runs: int) -> dict[str, object]:
         if not err:
             t0 = time.perf_counter()
             try:
-                their = theirs(model, x)
+                their = theirs(model, x, nhwc=quantized)
                 t_theirs.append(time.perf_counter() - t0)
             except Exception as e:
                 err = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
     assert cm is not None
     flat = cm.segment.flat
     r: dict[str, object] = {
-        "model": name,
+        "model": f"{name} (quantized)" if quantized else name,
         "ours_ops": len(flat.operations),
         "ours_layout": layout_conversions(cm.segment.resolved()),
         "ours_ser": cm.stats["ser_model_bytes"],
@@ -125,9 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--models", default=",".join(CLASSIFICATION + SEGMENTATION))
+    p.add_argument("--quantized", default=",".join(QUANT_MODELS),
+                   help="quantized zoo models (torch's prototype gets NHWC-flagged inputs)")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
-    rows = [row(n, args.runs) for n in args.models.split(",")]
+    rows = [row(n, args.runs) for n in args.models.split(",") if n]
+    rows += [row(n, args.runs, quantized=True) for n in args.quantized.split(",") if n]
     text = table(rows)
     print(text)
     if args.out:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,10 @@ def load_model(spec: str) -> torch.nn.Module:
     factory = getattr(importlib.import_module(mod_name), attr)
     if isinstance(factory, torch.nn.Module):
         return factory
-    kwargs = {"weights": None} if mod_name.startswith("torchvision") else {}
+    kwargs: dict[str, None] = {}
+    if mod_name.startswith("torchvision"):  # no downloads: random init, no pretrained backbone
+        params = inspect.signature(factory).parameters
+        kwargs = {k: None for k in ("weights", "weights_backbone") if k in params}
     return factory(**kwargs)
 
 

@@ -24,7 +24,7 @@ from .ir.codes import MIN_RUNTIME_LEVEL, OpCode, OperandCode, PreferenceCode, pa
 from .ir.ops.base import NnapiOp
 from .ir.printer import print_program
 from .ir.program import Program
-from .ir.types import Scalar
+from .ir.types import Scalar, Value
 from .ir.verifier import verify
 from .passes.pipeline import DEFAULT_PIPELINE, default_pipeline
 
@@ -82,13 +82,39 @@ class CompiledModel:
         return print_program(self.program)
 
 
+def normalize_outputs(p: Program, io: IOSpec) -> tuple[Program, IOSpec]:
+    """Passes may turn an output into a model input (an identity resize) or into a value that
+    is already an output; NNAPI outputs must be distinct computed operands, so such leaves
+    are served by the wrapper instead."""
+    inputs = {v.id: i for i, v in enumerate(p.inputs)}
+    consts = p.constants()
+    outs: list[Value] = []
+    leaves = []
+    for leaf in io.leaves:
+        if leaf.kind != "out":
+            leaves.append(leaf)
+            continue
+        v = p.outputs[leaf.index]
+        if v.id in inputs:
+            leaves.append(attrs.evolve(leaf, kind="in", index=inputs[v.id]))
+            continue
+        if v.id in consts:
+            raise ConversionError("a model output became a constant; nothing to compile")
+        if v not in outs:
+            outs.append(v)
+        leaves.append(attrs.evolve(leaf, index=outs.index(v)))
+    if not outs:
+        raise ConversionError("after optimization the model computes nothing on NNAPI")
+    return attrs.evolve(p, outputs=tuple(outs)), attrs.evolve(io, leaves=tuple(leaves))
+
+
 def layout_conversions(p: Program) -> int:
     """TRANSPOSE ops plus ops using NNAPI's NCHW flag (drivers turn each into transposes)."""
     n = 0
     for op in p.compute_ops():
         if isinstance(op, NnapiOp):
             flags = [o for o in op.nnapi_operands() if isinstance(o, Scalar) and o.code == OperandCode.BOOL]
-            nchw_flag = bool(flags) and op.code != OpCode.PAD_V2 and flags[0].value is True
+            nchw_flag = bool(flags) and flags[0].value is True
             n += op.code == OpCode.TRANSPOSE or nchw_flag
     return n
 
@@ -143,6 +169,7 @@ def compile(
     cap = capture(model, example_inputs)
     program, io = lower(cap, level)
     program = default_pipeline(verify_each_pass, pipeline).run(program)
+    program, io = normalize_outputs(program, io)
     verify(program)
     seg = flatten(program)
     script = build_script_module(io, seg, preference, relax_f32_to_f16)

@@ -39,12 +39,39 @@ def _pad4(b: bytes) -> bytes:
     return b + b"\0" * (-len(b) % 4)
 
 
+def _check_writable(model: FlatModel, refs: Mapping[int, BufferRef]) -> None:
+    """Refuse what would serialize into bytes that the reader (and the runtime) reject."""
+    n = len(model.operands)
+    lists = [("value", [*model.values, *refs]), ("model input", model.inputs),
+             ("model output", model.outputs)]
+    lists += [(f"operation {i}", [*op.inputs, *op.outputs]) for i, op in enumerate(model.operations)]
+    for what, indices in lists:
+        bad = [k for k in indices if not 0 <= k < n]
+        if bad:
+            raise SerModelError(f"cannot serialize: {what} names operand {bad[0]}, but there are {n}")
+    counts = [len(model.operands), len(model.values), len(model.operations), len(model.inputs),
+              len(model.outputs), *(len(o.dims) for o in model.operands)]
+    counts += [len(x) for op in model.operations for x in (op.inputs, op.outputs)]
+    if max(counts, default=0) >= _MAX_COUNT:
+        raise SerModelError(f"cannot serialize: a count reaches the runtime's limit {_MAX_COUNT}")
+
+
 def write_ser_model(model: FlatModel, refs: Mapping[int, BufferRef] | None = None) -> torch.Tensor:
     """Serialize ``model``; operands in ``refs`` point into the weights list, the rest are immediate.
 
-    Returns the int32 tensor the runtime expects as ``ser_model``.
+    Returns the int32 tensor the runtime expects as ``ser_model``. Raises SerModelError for a
+    model that cannot be written faithfully (an index out of range, a field outside its 32-bit
+    type, a scale beyond float32), so whatever is written reads back equal.
     """
     refs = refs or {}
+    _check_writable(model, refs)
+    try:
+        return _write(model, refs)
+    except (struct.error, OverflowError) as e:
+        raise SerModelError(f"cannot serialize: a field is out of range for its type ({e})") from None
+
+
+def _write(model: FlatModel, refs: Mapping[int, BufferRef]) -> torch.Tensor:
     value_items = sorted(set(model.values) | set(refs))
     out = bytearray()
     out += struct.pack(

@@ -30,7 +30,6 @@ class Rewriter:
     outputs: set[int]
     rename: dict[int, Value] = attrs.field(factory=dict)
     _defs: dict[int, int] = attrs.field(factory=dict)  # value id -> index in b.ops
-    _consts: dict[int, Constant] = attrs.field(factory=dict)
 
     @classmethod
     def start(cls, p: Program) -> Rewriter:
@@ -42,8 +41,13 @@ class Rewriter:
         return self.rename.get(v.id, v)
 
     def single_use(self, v: Value) -> bool:
-        """Read by exactly one op and not a program output (so it can be folded away)."""
-        return len(self.users.get(v.id, [])) == 1 and v.id not in self.outputs
+        """Read by exactly one op and not a program output (so it can be folded away).
+
+        Values replaced by ``v`` earlier in this walk count too: their readers now read ``v``.
+        """
+        ids = {v.id} | {old for old, new in self.rename.items() if new.id == v.id}
+        readers = sum(len(self.users.get(i, [])) for i in ids)
+        return readers == 1 and not ids & self.outputs
 
     def defining(self, v: Value) -> Op | None:
         """The op that (now) defines ``v``, if it was emitted in this walk."""

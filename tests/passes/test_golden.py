@@ -87,8 +87,9 @@ program @fl3 (%0:f32[1,2,4,4]) -> (%8) {
   %2:f32[3] = constant #a203889155ba
   %9:f32[3,1,1,2] = constant #86b4ae8ce238
   %10:f32[3] = constant #4ef86c5eed8a
-  %11:f32[3] = constant #a746ad602cfc
-  %3:f32[1,3,4,4] = conv_2d %0, %9, %11 {padding=(0,0,0,0), stride=(1,1), dilation=(1,1), fuse=FUSED_NONE}
+  %11:f32[3,1,1,2] = constant #86b4ae8ce238
+  %12:f32[3] = constant #a746ad602cfc
+  %3:f32[1,3,4,4] = conv_2d %0, %11, %12 {padding=(0,0,0,0), stride=(1,1), dilation=(1,1), fuse=FUSED_NONE}
   %4:f32[3,1,1] = constant #32a6d7480cc4
   %6:f32[3,1,1] = constant #640cd5535818
   %8:f32[1,3,4,4] = relu6 %3
