@@ -18,7 +18,9 @@ from nnapi_compiler.frontend import converters
 from nnapi_compiler.frontend.registry import REGISTRY, Entry, key_name
 from nnapi_compiler.ir import ops
 from nnapi_compiler.ir.codes import MIN_RUNTIME_LEVEL
+from nnapi_compiler.ir.ops.resize import Interpolate
 from nnapi_compiler.passes.legalize import Legalize
+from nnapi_compiler.passes.upsample import _lower as upsample_lowering
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "op_support.md"
@@ -37,6 +39,7 @@ class _Refs(ast.NodeVisitor):
     def __init__(self) -> None:
         self.ops: list[str] = []
         self.calls: list[str] = []
+        self.names: list[str] = []
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.visit(node.args)
@@ -62,6 +65,9 @@ class _Refs(ast.NodeVisitor):
             self.calls.append(node.func.id)
         self.generic_visit(node)
 
+    def visit_Name(self, node: ast.Name) -> None:
+        self.names.append(node.id)
+
 
 def _op_classes(fn: Callable[..., Any], seen: set[Callable[..., Any]] | None = None) -> list[type]:
     """NNAPI op classes named as ``ops.<Class>`` in ``fn`` or in the project helpers it calls.
@@ -78,6 +84,9 @@ def _op_classes(fn: Callable[..., Any], seen: set[Callable[..., Any]] | None = N
         cls = getattr(ops, name, None)
         if isinstance(cls, type) and issubclass(cls, ops.NnapiOp) and cls not in found:
             found.append(cls)
+    if upsample_lowering not in seen and any(fn.__globals__.get(n) is Interpolate for n in refs.names):
+        # The canonical Interpolate op becomes NNAPI ops in the simplify-upsample pass.
+        found += [c for c in _op_classes(upsample_lowering, seen) if c not in found]
     for name in refs.calls:
         helper = fn.__globals__.get(name)
         if (inspect.isfunction(helper) and helper not in seen
