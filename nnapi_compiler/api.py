@@ -195,9 +195,20 @@ def explain(model: torch.nn.Module, example_inputs: Any, target: str | int = "an
     except UnsupportedError as e:
         return f"captured with {cap.dialect}; not compilable at feature level {level}:\n{e}"
     program = default_pipeline().run(program)
-    counts: dict[str, int] = {}
+    per_node: dict[str, list[str]] = {}
+    where: dict[str, str] = {}
     for op in program.compute_ops():
-        counts[op.mnemonic] = counts.get(op.mnemonic, 0) + 1
-    lines = [f"captured with {cap.dialect}; every node lowers to NNAPI at feature level {level}:"]
-    lines += [f"  {k}: {v}" for k, v in sorted(counts.items())]
+        key = op.loc.node if op.loc else "(inserted by passes)"
+        per_node.setdefault(key, []).append(op.mnemonic.upper())
+        if op.loc:
+            where[key] = f"{op.loc.target}" + (f" at {op.loc.source}" if op.loc.source else "")
+    lines = [f"captured with {cap.dialect}; every node runs on NNAPI at feature level {level} "
+             f"({len(program.compute_ops())} NNAPI ops):"]
+    for node in cap.gm.graph.nodes:
+        if node.name in per_node:
+            lines.append(f"  {node.name} [{where[node.name]}] -> {', '.join(per_node.pop(node.name))}")
+        elif node.op in ("call_module", "call_function", "call_method"):
+            lines.append(f"  {node.name}: folded away (shape arithmetic, identity, or fused "
+                         "into a neighbour)")
+    lines += [f"  {k} -> {', '.join(v)}" for k, v in per_node.items()]
     return "\n".join(lines)

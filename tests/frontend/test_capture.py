@@ -97,3 +97,11 @@ def test_negative_alpha_elu_is_refused_not_miscomputed() -> None:
 def test_bad_target_raises_our_error() -> None:
     with pytest.raises(nc.ConversionError, match="unknown target"):
         nc.compile(nn.ReLU().eval(), (torch.randn(2),), target="android-99")
+
+
+def test_explain_lists_each_node_and_refusals() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    text = nc.explain(model, (torch.randn(1, 3, 8, 8),))
+    assert "0 [nn.Conv2d] -> CONV_2D" in text and "2: folded away" in text
+    refused = nc.explain(Fn(lambda x: torch.cumsum(x, 1)).eval(), (torch.randn(1, 3),))
+    assert "cannot be lowered" in refused and "cumsum" in refused
