@@ -126,6 +126,8 @@ def _short(e: Exception) -> str:
 
 
 def _level(target: str | int) -> int:
+    if not isinstance(target, str | int) or isinstance(target, bool):
+        raise ConversionError(f"target must be a string like 'android-10' or an int, got {target!r}")
     try:
         return parse_target(target)
     except ValueError as e:
@@ -140,6 +142,11 @@ def _prepare(model: torch.nn.Module, example_inputs: Any) -> tuple:
     example_inputs = tuple(example_inputs)
     if model.training:
         raise ConversionError("the model is in training mode; call model.eval() before compiling")
+    for i, x in enumerate(example_inputs):
+        if isinstance(x, torch.Tensor) and (x.dim() == 0 or 0 in x.shape):
+            raise ConversionError(
+                f"example input {i} has shape {list(x.shape)}: NNAPI reads a 0 dim or rank 0 as "
+                "'unknown', so the model could never run; use a non-empty tensor of rank >= 1")
     return example_inputs
 
 

@@ -55,7 +55,7 @@ def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...], t: TensorT
         """)
     return quant + textwrap.dedent(f"""\
         if {name}.dtype != {dt}:
-            raise ValueError("input '{name}' must have dtype {dtype}, got " + str({name}.dtype))
+            raise ValueError("input '{name}' must have dtype {dtype}")
         if {name}.dim() != {len(shape)}:
             raise ValueError("input '{name}' must have rank {len(shape)}, got " + str({name}.dim()))
         if {name}.size() != {list(shape)}:

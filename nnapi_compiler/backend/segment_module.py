@@ -51,6 +51,13 @@ class NnapiSegmentModule(torch.nn.Module):
     @torch.jit.export
     def init(self) -> None:
         """Build the NNAPI compilation (raises if NNAPI is unavailable on this device)."""
+        # PyTorch's loader compares header counts as signed ints: a negative count from a
+        # damaged file would crash it. Check the header here, where an error is catchable.
+        head = self.ser_model[:6]
+        if self.ser_model.dim() != 1 or head.numel() != 6 or int(head[0]) != 1:
+            raise RuntimeError("malformed ser_model: bad header or version")
+        if bool((head[1:] < 0).any()) or bool((head[1:] >= 16777216).any()):
+            raise RuntimeError("malformed ser_model: header counts out of range")
         comp = torch.classes._nnapi.Compilation()
         comp.init2(self.ser_model, self.weights, self.preference, self.relax_f32_to_f16)
         self.comp = comp

@@ -56,8 +56,11 @@ def _input_names(model: torch.nn.Module, n: int) -> list[str]:
     except (TypeError, ValueError):
         params = []
     names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(names) < n or any(p.kind is p.VAR_POSITIONAL for p in params):
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or not params:
         return [f"input{i}" for i in range(n)]
+    if len(names) < n:
+        raise CaptureError(f"{type(model).__name__}.forward takes {len(names)} positional inputs "
+                           f"({', '.join(names)}), but {n} example inputs were given")
     return names[:n]
 
 

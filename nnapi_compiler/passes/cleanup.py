@@ -77,7 +77,7 @@ def _fc(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
         return None
     k = op.weights.type.shape[1]
     src = inner.x.type
-    if not src.known or src.numel % k or src.shape[0] != op.input.type.shape[0]:
+    if src.rank < 2 or not src.known or src.numel % k or src.shape[0] != op.input.type.shape[0]:
         return None
     if src.numel // k != src.shape[0]:  # FC would not see the same rows
         return None

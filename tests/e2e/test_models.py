@@ -149,3 +149,18 @@ def test_outside_virtual_device_fails_cleanly() -> None:
     cm = nc.compile(_init(MLP()), (torch.randn(4, 3, 4, 4),))
     with pytest.raises(nc.NnapiRuntimeError):
         cm(torch.randn(4, 3, 4, 4))
+
+
+def test_conv_with_ambiguous_filter_strides_matches_eager() -> None:
+    # Cin == 1, batch > 1, output width 1: a permuted filter looks channels_last to torch.
+    torch.manual_seed(0)
+    _, got, ref = run_compiled(nn.Conv2d(1, 2, (1, 2), (1, 2), (2, 1)), torch.randn(3, 1, 3, 1))
+    assert_close_scaled(got, ref)
+
+
+def test_damaged_ser_model_header_fails_cleanly() -> None:
+    cm = nc.compile(_init(MLP()), (torch.randn(4, 3, 4, 4),))
+    seg = cm.script_module.segment0
+    seg.ser_model[1] = -5  # a negative operand count would crash PyTorch's own loader
+    with nc.virtual_device(), pytest.raises(nc.NnapiRuntimeError, match="malformed ser_model"):
+        cm(torch.randn(4, 3, 4, 4))

@@ -105,3 +105,40 @@ def test_explain_lists_each_node_and_refusals() -> None:
     assert "0 [nn.Conv2d] -> CONV_2D" in text and "2: folded away" in text
     refused = nc.explain(Fn(lambda x: torch.cumsum(x, 1)).eval(), (torch.randn(1, 3),))
     assert "cannot be lowered" in refused and "cumsum" in refused
+
+
+def test_compile_time_input_mistakes_raise_our_errors() -> None:
+    model = nn.ReLU().eval()
+    with pytest.raises(nc.CaptureError, match="takes 1 positional inputs"):
+        nc.compile(model, (torch.randn(2), torch.randn(2)))
+    with pytest.raises(nc.ConversionError, match="target must be"):
+        nc.compile(model, (torch.randn(2),), target=None)  # type: ignore[arg-type]
+    with pytest.raises(nc.ConversionError, match="0 dim or rank 0"):
+        nc.compile(model, (torch.randn(0, 3),))
+    with pytest.raises(nc.ConversionError, match="0 dim or rank 0"):
+        nc.compile(model, (torch.tensor(1.0),))
+
+
+def test_fc_after_rank_one_value_keeps_its_reshape(check) -> None:
+    class M(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(1, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.mean((1, 2, 3)).unsqueeze(1))
+
+    check(M().eval(), torch.randn(2, 3, 4, 4))
+
+
+def test_export_captured_same_padding_conv(check) -> None:
+    class M(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding="same")
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, c, h, w = x.shape  # noqa: RUF059 - forces torch.export
+            return self.conv(x).view(b, 4, -1)
+
+    check(M().eval(), torch.randn(2, 3, 5, 5))

@@ -37,7 +37,7 @@ def _explicit_padding(padding: Any, k: tuple[int, int], d: tuple[int, int]) -> o
     return ops.Padding(ph, ph, pw, pw)
 
 
-@converter(F.conv2d, torch.conv2d, *_aten("conv2d.default"),
+@converter(F.conv2d, torch.conv2d, *_aten("conv2d.default", "conv2d.padding"),
            sig=lambda input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1: None,
            modules={nn.Conv2d: _conv_module})
 def conv2d(ctx: Ctx, a: dict) -> Any:

@@ -33,6 +33,8 @@ class FullyConnected(NnapiOp):
     def check(self) -> list[str]:
         t = self.input.type
         units, size = self.weights.type.shape
+        if t.rank < 2:
+            return [f"FULLY_CONNECTED input must have rank >= 2, got {t.shape}"]
         if self.bias.type.shape != (units,):
             return [f"bias shape {self.bias.type.shape} != ({units},)"]
         if t.known and t.numel % size:

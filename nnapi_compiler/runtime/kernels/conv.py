@@ -47,9 +47,12 @@ def conv2d_nhwc(
     if min(strides) < 1 or min(dilations) < 1:
         raise ValueError(f"stride {strides} and dilation {dilations} must be >= 1")
     xin = F.pad(to_nchw(x, nchw).float(), (pads[0], pads[1], pads[2], pads[3]))
+    xin = xin.clone(memory_format=torch.contiguous_format)
+    # A permuted filter can look both contiguous and channels_last (size-1 dims); torch's conv
+    # then picks a wrong kernel for some shapes. A fresh standard-strided copy is unambiguous.
     y = F.conv2d(
         xin,
-        weight.float(),
+        weight.float().clone(memory_format=torch.contiguous_format),
         bias.float(),
         stride=(strides[1], strides[0]),
         dilation=(dilations[1], dilations[0]),
@@ -170,8 +173,9 @@ def transpose_conv2d_nhwc(
     check_rank(x, 4, "input")
     if pads[0] < 0 or pads[2] < 0 or min(strides) < 1:
         raise ValueError(f"bad transpose conv padding {pads} / stride {strides}")
-    weight = filt.float().permute(3, 0, 1, 2)  # -> [Cin, Cout, kh, kw]
-    full = F.conv_transpose2d(to_nchw(x, nchw).float(), weight, stride=(strides[1], strides[0]))
+    weight = filt.float().permute(3, 0, 1, 2).clone(memory_format=torch.contiguous_format)
+    xin = to_nchw(x, nchw).float().clone(memory_format=torch.contiguous_format)  # see conv2d_nhwc
+    full = F.conv_transpose2d(xin, weight, stride=(strides[1], strides[0]))
     h, w = x.shape[2:4] if nchw else x.shape[1:3]
     kh, kw = filt.shape[1], filt.shape[2]
     out_h = h * strides[1] + kh - strides[1] - pads[2] - pads[3]

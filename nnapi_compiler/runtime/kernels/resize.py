@@ -138,9 +138,16 @@ def _flags_compatible(args: CheckArgs) -> str | None:
     return None
 
 
+MAX_RESULT_ELEMENTS = 1 << 29  # a bound any real driver would also refuse (2 GiB of float32)
+
+
 def _run(call: KernelCall) -> list[torch.Tensor]:
     nchw = call.flag(3)
     out_h, out_w = output_size(call, nchw)
+    x = call.tensor(0)
+    n, c = (x.shape[0], x.shape[1]) if nchw else (x.shape[0], x.shape[3])
+    if out_h < 1 or out_w < 1 or n * c * out_h * out_w > MAX_RESULT_ELEMENTS:
+        raise ValueError(f"resize to {out_h}x{out_w} is empty or too large")
     return [
         resize_nhwc(
             call.tensor(0),
