@@ -23,6 +23,12 @@ def build(name: str, seed: int = 0) -> nn.Module:
         model = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)
     else:
         model = getattr(torchvision.models, name)(weights=None)
+    randomize_batchnorm(model, seed)
+    return model.eval()
+
+
+def randomize_batchnorm(model: nn.Module, seed: int) -> None:
+    """Seeded random BatchNorm statistics and affine parameters (outputs of order one)."""
     g = torch.Generator().manual_seed(seed + 1)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -31,7 +37,6 @@ def build(name: str, seed: int = 0) -> nn.Module:
             m.running_var.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
             m.weight.data.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
             m.bias.data.copy_(torch.rand(c, generator=g) * 0.2 - 0.1)
-    return model.eval()
 
 
 def example_input(name: str, seed: int = 0) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch.ao.quantization as tq
 import torchvision.models.quantization as qm
 from torch import nn
 
-from .models import build as build_float  # noqa: F401 - same seeding conventions
+from .models import randomize_batchnorm
 
 QUANT_MODELS = ["mobilenet_v2", "mobilenet_v3_large", "resnet18", "shufflenet_v2_x1_0"]
 
@@ -17,14 +17,7 @@ def build_quantized(name: str, qconfig: str = "qnnpack", size: int = 160, seed: 
     torch.backends.quantized.engine = "qnnpack"
     torch.manual_seed(seed)
     model = getattr(qm, name)(weights=None, quantize=False).eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.rand(c, generator=g) * 0.2 - 0.1)
-            m.running_var.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
-            m.weight.data.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
-            m.bias.data.copy_(torch.rand(c, generator=g) * 0.2 - 0.1)
+    randomize_batchnorm(model, seed)
     model.fuse_model(is_qat=False)
     model.qconfig = tq.get_default_qconfig(qconfig)
     tq.prepare(model, inplace=True)
