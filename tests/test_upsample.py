@@ -77,3 +77,13 @@ def test_maps_agree_where_the_forms_are_equivalent() -> None:
     # Rows of every bilinear map sum to one.
     m = torch_map("bilinear", 9, 23, False, None)
     assert torch.allclose(m.sum(1), torch.ones(23))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4), (1, 2, 5, 7)])
+def test_adaptive_avg_pool_with_uneven_or_growing_windows(shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    for fn in (lambda x: F.adaptive_avg_pool2d(x, (6, 3)), lambda x: F.interpolate(x, size=(3, 2),
+                                                                                     mode="area")):
+        cm, got, ref = run_compiled(Fn(fn), torch.randn(*shape))
+        assert_close_scaled(got, ref)
+        assert "fully_connected" in {op.mnemonic for op in cm.program.compute_ops()}

@@ -52,6 +52,12 @@ def torch_map(mode: str, size: int, out: int, align: bool, scale: float | None) 
     o = torch.arange(out)
     if out == size and mode != "nearest-exact":
         return torch.eye(out, dtype=F32)
+    if mode == "area":  # adaptive average pooling: window [floor(i*in/out), ceil((i+1)*in/out))
+        m = torch.zeros(out, size, dtype=F32)
+        for i in range(out):
+            lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
+            m[i, lo:hi] = 1.0 / (hi - lo)
+        return m
     if mode == "nearest":
         if out == 2 * size:
             return _one_hot(o // 2, size)
@@ -107,14 +113,14 @@ def _lower(rw: Rewriter, op: Op) -> tuple[Value, ...]:
     x, b = op.x, rw.b
     _, ah, aw = 0, *_axes(x)
     h, w = x.type.shape[ah], x.type.shape[aw]
-    bilinear = op.mode == "bilinear"
+    bilinear = op.mode in ("bilinear", "area")  # both are linear maps, not selections
     want_h = torch_map(op.mode, h, op.out_h, op.align_corners, op.scale_h)
     want_w = torch_map(op.mode, w, op.out_w, op.align_corners, op.scale_w)
     if torch.equal(want_h, torch.eye(h)) and torch.equal(want_w, torch.eye(w)):
         return (x,)
     cls = ops.ResizeBilinear if bilinear else ops.ResizeNearest
     for align, half in ((False, False), (True, False), (False, True)):
-        if (align or half) and rw.program.level < 4:
+        if op.mode == "area" or ((align or half) and rw.program.level < 4):
             continue
         if _equal(nnapi_map(bilinear, h, op.out_h, align, half), want_h, bilinear) and \
                 _equal(nnapi_map(bilinear, w, op.out_w, align, half), want_w, bilinear):

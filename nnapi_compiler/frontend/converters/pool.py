@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ir import ops
+from ...ir.ops.resize import Interpolate
 from ..lower import Ctx
 from ..registry import Refuse, converter
 from ._util import image, pair
@@ -103,7 +104,7 @@ def adaptive_avg_pool2d(ctx: Ctx, a: dict) -> Any:
         return ctx.emit(ops.Mean, x=x, axes=(2, 3), keep_dims=True)
     if (oh, ow) == (1, 1):  # quantized: AVERAGE_POOL rounds like PyTorch, MEAN truncates
         return ctx.emit(ops.AveragePool2d, input=x, kernel=ops.HW(h, w), stride=ops.HW(h, w))
-    if h % oh or w % ow:
-        raise Refuse(f"adaptive pooling {h}x{w} -> {oh}x{ow} has uneven windows")
+    if h % oh or w % ow:  # uneven or overlapping windows: PyTorch's per-axis averaging matrices
+        return ctx.emit(Interpolate, x=x, mode="area", out_h=oh, out_w=ow)
     k = ops.HW(h // oh, w // ow)
     return ctx.emit(ops.AveragePool2d, input=x, kernel=k, stride=k)

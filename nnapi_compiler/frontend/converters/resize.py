@@ -17,7 +17,7 @@ from ..registry import Refuse, converter
 from ._util import image
 from .activation import _aten
 
-_MODES = {"nearest", "nearest-exact", "bilinear"}
+_MODES = {"nearest", "nearest-exact", "bilinear", "area"}
 
 
 def _upsample_module(m: nn.Upsample) -> dict[str, Any]:

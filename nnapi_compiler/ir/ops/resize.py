@@ -71,7 +71,7 @@ class Interpolate(Op):
     mnemonic: ClassVar[str] = "interpolate"
     results: tuple[Value, ...] = ()
     x: Value
-    mode: str  # "nearest" | "nearest-exact" | "bilinear"
+    mode: str  # "nearest" | "nearest-exact" | "bilinear" | "area" (adaptive average pooling)
     out_h: int
     out_w: int
     align_corners: bool = False
@@ -82,7 +82,7 @@ class Interpolate(Op):
     infer = _Resize.infer
 
     def check(self) -> list[str]:
-        if self.mode not in ("nearest", "nearest-exact", "bilinear"):
+        if self.mode not in ("nearest", "nearest-exact", "bilinear", "area"):
             return [f"unknown interpolation mode {self.mode!r}"]
         if self.align_corners and self.mode != "bilinear":
             return ["align_corners applies to bilinear only"]
