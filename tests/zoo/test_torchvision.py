@@ -54,3 +54,31 @@ def test_segmentation(name: str, target: str, tmp_path: Path) -> None:
     n_bilinear = sum(1 for op in cm.program.ops if op.mnemonic == "fully_connected"
                      and op.result.type.rank == 2 and cm.level < 4) // 2
     assert cm.stats["layout_conversions"] == (3 * n_bilinear if target == "android-10" else 0)
+
+
+OTHER_CLASSIFICATION = ["alexnet", "googlenet", "densenet121", "regnet_y_400mf",
+                        "resnext50_32x4d", "mnasnet0_5"]
+
+
+@pytest.mark.parametrize("name", OTHER_CLASSIFICATION)
+def test_other_torchvision_models(name: str) -> None:
+    """The list above is a sample: other models from the same op families work too."""
+    import torchvision
+
+    from .models import randomize_batchnorm
+
+    torch.manual_seed(0)
+    kw = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    model = getattr(torchvision.models, name)(weights=None, **kw)
+    randomize_batchnorm(model, 0)
+    model.eval()
+    x = torch.randn(1, 3, 160, 160, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = model(x)
+    cm = nc.compile(model, (x,))
+    with nc.virtual_device():
+        got = cm(x)
+    mag = ref.abs().max().item()
+    assert (got - ref).abs().max().item() <= 1e-4 * max(1.0, mag)
+    # AlexNet at 160 px pools 4x4 -> 6x6: averaging matrices need transposes; the rest need none.
+    assert cm.stats["layout_conversions"] == (3 if name == "alexnet" else 0)
