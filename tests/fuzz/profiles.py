@@ -1,0 +1,35 @@
+"""Hypothesis profiles shared by the fuzz and hardening suites: ``ci`` (default) and ``nightly``."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+ENV = "NNC_HYPOTHESIS_PROFILE"
+_SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+
+#: Examples per test in each profile; tests scale them with ``examples(fraction)``.
+MAX_EXAMPLES = {"ci": 100, "nightly": 2500}
+
+
+def register() -> str:
+    """Register both profiles, load the one ``$NNC_HYPOTHESIS_PROFILE`` names; return its name."""
+    settings.register_profile(
+        "ci", max_examples=MAX_EXAMPLES["ci"], derandomize=True, deadline=None, database=None,
+        suppress_health_check=_SLOW, print_blob=True,
+    )
+    settings.register_profile(
+        "nightly", max_examples=MAX_EXAMPLES["nightly"], deadline=None,
+        suppress_health_check=_SLOW, print_blob=True,
+    )
+    name = os.environ.get(ENV, "ci")
+    if name not in MAX_EXAMPLES:
+        raise ValueError(f"{ENV}={name!r}: known profiles are {sorted(MAX_EXAMPLES)}")
+    settings.load_profile(name)
+    return name
+
+
+def examples(fraction: float) -> int:
+    """``fraction`` of the active profile's example budget (at least 1)."""
+    return max(1, int(settings().max_examples * fraction))
