@@ -20,12 +20,6 @@ from ..ir.types import DimOrder, Value
 from .base import PassResult, register
 from .rewrite import Rewriter, rewrite_ops
 
-_LAYERS = (ops.Conv2d, ops.DepthwiseConv2d, ops.GroupedConv2d, ops.TransposeConv2d,
-           ops.FullyConnected)
-# Axis of the filter that indexes output channels.
-_OUT_AXIS = {ops.Conv2d: 0, ops.DepthwiseConv2d: 3, ops.GroupedConv2d: 0, ops.TransposeConv2d: 0,
-             ops.FullyConnected: 0}
-
 
 def _per_channel(rw: Rewriter, layer: Op, other: Value) -> torch.Tensor | None:
     """The constant ``other`` as one value per output channel of ``layer``, if it is that."""
@@ -49,9 +43,9 @@ def _per_channel(rw: Rewriter, layer: Op, other: Value) -> torch.Tensor | None:
 
 def _fold(rw: Rewriter, op: Op, scale: torch.Tensor | None, shift: torch.Tensor | None) -> Op:
     layer = rw.defining(op.a)  # type: ignore[attr-defined]
-    w = rw.constant(layer.weights if isinstance(layer, ops.FullyConnected) else layer.filter)
+    w = rw.constant(getattr(layer, layer.weight_field))
     bias = rw.constant(layer.bias)
-    axis = _OUT_AXIS[type(layer)]
+    axis = layer.out_channel_axis
     new_w, new_b = w.data, bias.data
     if scale is not None:
         shape = [1] * new_w.dim()
@@ -60,13 +54,12 @@ def _fold(rw: Rewriter, op: Op, scale: torch.Tensor | None, shift: torch.Tensor 
         new_b = new_b * scale
     if shift is not None:
         new_b = new_b + shift
-    field = "weights" if isinstance(layer, ops.FullyConnected) else "filter"
-    return attrs.evolve(layer, **{field: rw.b.const(new_w), "bias": rw.b.const(new_b)})
+    return attrs.evolve(layer, **{layer.weight_field: rw.b.const(new_w), "bias": rw.b.const(new_b)})
 
 
 def _foldable_layer(rw: Rewriter, v: Value) -> Op | None:
     layer = rw.defining(v)
-    if not isinstance(layer, _LAYERS) or layer.fuse != FuseCode.FUSED_NONE:
+    if not isinstance(layer, ops.WEIGHTED) or layer.fuse != FuseCode.FUSED_NONE:
         return None
     if not rw.single_use(v) or layer.result.type.dim_order is not DimOrder.CONTIGUOUS:
         return None

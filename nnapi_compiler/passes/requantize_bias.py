@@ -22,8 +22,6 @@ from ..ir.types import Quant, Value
 from .base import PassResult, register
 from .rewrite import Rewriter, rewrite_ops
 
-_LAYERS = (ops.Conv2d, ops.DepthwiseConv2d, ops.GroupedConv2d, ops.TransposeConv2d,
-           ops.FullyConnected)
 INT32_MAX = 2**31 - 1
 
 
@@ -41,7 +39,7 @@ def quantize_bias(bias: torch.Tensor, scale: float, where: str) -> torch.Tensor:
 
 def _requant(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
     x = op.inputs()[0]
-    w = op.weights if isinstance(op, ops.FullyConnected) else op.filter  # type: ignore[attr-defined]
+    w = getattr(op, op.weight_field)  # type: ignore[attr-defined]
     bias = op.bias  # type: ignore[attr-defined]
     if x.type.quant is None or bias.type.code != OperandCode.TENSOR_FLOAT32:
         return None
@@ -62,5 +60,5 @@ class RequantizeBias:
     name: ClassVar[str] = "requantize-bias"
 
     def run(self, program: Program) -> PassResult:
-        p, changed = rewrite_ops(program, dict.fromkeys(_LAYERS, _requant))
+        p, changed = rewrite_ops(program, dict.fromkeys(ops.WEIGHTED, _requant))
         return PassResult(p, changed)

@@ -69,6 +69,9 @@ def _image(t: TensorType, n: int | None, h: int | None, w: int | None, c: int | 
 
 @attrs.frozen(kw_only=True)
 class _ConvBase(NnapiOp):
+    # Which field holds the weights, and its axis that indexes output channels.
+    weight_field: ClassVar[str] = "filter"
+    out_channel_axis: ClassVar[int] = 0
     results: tuple[Value, ...] = ()
     input: Value
     filter: Value
@@ -141,6 +144,7 @@ class DepthwiseConv2d(_ConvBase):
 
     mnemonic: ClassVar[str] = "depthwise_conv_2d"
     code: ClassVar[OpCode] = OpCode.DEPTHWISE_CONV_2D
+    out_channel_axis: ClassVar[int] = 3  # filter [1, kh, kw, Cout]
     multiplier: int = 1
 
     def _out_channels(self) -> int:
