@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import struct
 import sys
 import tempfile
 import time
@@ -24,27 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nnapi_compiler as nc
 from nnapi_compiler.backend.ser_model import read_ser_model
-from nnapi_compiler.ir.codes import OpCode, OperandCode
-from nnapi_compiler.ir.flat import FlatModel
+from nnapi_compiler.ir.flat import FlatModel, layout_conversions
 from tests.zoo.models import CLASSIFICATION, SEGMENTATION, build, example_input
 from tests.zoo.quant_models import QUANT_MODELS, build_quantized, quant_input
-
-_SPATIAL = {OpCode.CONV_2D, OpCode.DEPTHWISE_CONV_2D, OpCode.GROUPED_CONV_2D,
-            OpCode.TRANSPOSE_CONV_2D, OpCode.AVERAGE_POOL_2D, OpCode.MAX_POOL_2D,
-            OpCode.L2_POOL_2D, OpCode.RESIZE_BILINEAR, OpCode.RESIZE_NEAREST_NEIGHBOR,
-            OpCode.DEPTH_TO_SPACE, OpCode.SPACE_TO_DEPTH}
-
-
-def layout_conversions(m: FlatModel) -> int:
-    """TRANSPOSE ops plus spatial ops whose layout flag (first BOOL input) is true."""
-    n = 0
-    for op in m.operations:
-        if op.code == OpCode.TRANSPOSE:
-            n += 1
-        elif op.code in _SPATIAL:
-            bools = [i for i in op.inputs if m.operands[i].code == OperandCode.BOOL]
-            n += bool(bools) and struct.unpack("<?", m.values[bools[0]][:1])[0]
-    return n
 
 
 def ptl_bytes(module: torch.jit.ScriptModule) -> int:
@@ -94,7 +75,7 @@ def row(name: str, runs: int, quantized: bool = False) -> dict[str, object]:
     r: dict[str, object] = {
         "model": f"{name} (quantized)" if quantized else name,
         "ours_ops": len(flat.operations),
-        "ours_layout": layout_conversions(cm.segment.resolved()),
+        "ours_layout": cm.stats["layout_conversions"],
         "ours_ser": cm.stats["ser_model_bytes"],
         "ours_weights": cm.stats["weight_bytes"],
         "ours_ptl": ptl_bytes(cm.script_module),

@@ -20,11 +20,11 @@ from .errors import ConversionError, InputError, NnapiRuntimeError, UnsupportedE
 from .frontend import converters  # noqa: F401 - registers every converter
 from .frontend.capture import capture
 from .frontend.lower import IOSpec, lower
-from .ir.codes import MIN_RUNTIME_LEVEL, OpCode, OperandCode, PreferenceCode, parse_target
-from .ir.ops.base import NnapiOp
+from .ir.codes import MIN_RUNTIME_LEVEL, PreferenceCode, parse_target
+from .ir.flat import layout_conversions
 from .ir.printer import print_program
 from .ir.program import Program
-from .ir.types import Scalar, Value
+from .ir.types import Value
 from .ir.verifier import verify
 from .passes.pipeline import DEFAULT_PIPELINE, default_pipeline
 
@@ -108,17 +108,6 @@ def normalize_outputs(p: Program, io: IOSpec) -> tuple[Program, IOSpec]:
     return attrs.evolve(p, outputs=tuple(outs)), attrs.evolve(io, leaves=tuple(leaves))
 
 
-def layout_conversions(p: Program) -> int:
-    """TRANSPOSE ops plus ops using NNAPI's NCHW flag (drivers turn each into transposes)."""
-    n = 0
-    for op in p.compute_ops():
-        if isinstance(op, NnapiOp):
-            flags = [o for o in op.nnapi_operands() if isinstance(o, Scalar) and o.code == OperandCode.BOOL]
-            nchw_flag = bool(flags) and flags[0].value is True
-            n += op.code == OpCode.TRANSPOSE or nchw_flag
-    return n
-
-
 def _short(e: Exception) -> str:
     lines = [ln for ln in str(e).splitlines() if ln.strip()]
     tail = [ln for ln in lines if "Error" in ln or "error" in ln]
@@ -184,7 +173,7 @@ def compile(
         "capture": cap.dialect,
         "nnapi_ops": len(seg.flat.operations),
         "segments": 1,
-        "layout_conversions": layout_conversions(program),
+        "layout_conversions": layout_conversions(seg.flat),
         "ser_model_bytes": seg.ser_model.numel() * 4,
         "weight_bytes": sum(w.numel() * w.element_size() for w in seg.weights),
         "compile_seconds": time.perf_counter() - t0,

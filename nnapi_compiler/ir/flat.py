@@ -11,7 +11,7 @@ import struct
 
 import attrs
 
-from .codes import ELEMENT_BYTES, OperandCode, is_tensor_code
+from .codes import ELEMENT_BYTES, OpCode, OperandCode, is_tensor_code
 
 
 @attrs.frozen
@@ -77,3 +77,26 @@ def scalar_bytes(code: int, value: float | int | bool) -> bytes:
         OperandCode.BOOL: "<?",
     }[OperandCode(code)]
     return struct.pack(fmt, value)
+
+
+#: Ops whose first BOOL input is the layout flag (true = NCHW), per SEMANTICS.md "Layout".
+_LAYOUT_FLAG_OPS = frozenset({
+    OpCode.CONV_2D, OpCode.DEPTHWISE_CONV_2D, OpCode.GROUPED_CONV_2D, OpCode.TRANSPOSE_CONV_2D,
+    OpCode.AVERAGE_POOL_2D, OpCode.MAX_POOL_2D, OpCode.L2_POOL_2D, OpCode.RESIZE_BILINEAR,
+    OpCode.RESIZE_NEAREST_NEIGHBOR, OpCode.DEPTH_TO_SPACE, OpCode.SPACE_TO_DEPTH,
+})
+
+
+def layout_conversions(m: FlatModel) -> int:
+    """TRANSPOSE ops plus ops using NNAPI's NCHW flag (drivers turn each into transposes).
+
+    Works on any model as the runtime receives it: ours and torch's prototype's alike.
+    """
+    n = 0
+    for op in m.operations:
+        if op.code == OpCode.TRANSPOSE:
+            n += 1
+        elif op.code in _LAYOUT_FLAG_OPS:
+            flags = [i for i in op.inputs if m.operands[i].code == OperandCode.BOOL]
+            n += bool(flags) and struct.unpack("<?", m.values[flags[0]][:1])[0]
+    return n
