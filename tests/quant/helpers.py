@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.ao.nn.quantized as nnq
 import torch.ao.quantization as tq
 from torch import nn
 
@@ -49,3 +50,14 @@ def quanta_error(model: nn.Module, x: torch.Tensor, out_scale: float,
     with nc.virtual_device():
         got = cm(x)
     return ((got - ref).abs() / out_scale).flatten()
+
+
+def output_scale(model: nn.Module, x: torch.Tensor) -> float:
+    """Scale of the quantized tensor the model's last DeQuantize receives (its output quantum)."""
+    seen: dict[str, float] = {}
+    last = [m for m in model.modules() if isinstance(m, nnq.DeQuantize)][-1]
+    h = last.register_forward_pre_hook(lambda _m, a: seen.update(scale=a[0].q_scale()))
+    with torch.no_grad():
+        model(x)
+    h.remove()
+    return seen["scale"]

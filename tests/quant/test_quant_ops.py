@@ -12,7 +12,7 @@ from torch import nn
 import nnapi_compiler as nc
 from nnapi_compiler.passes.requantize_bias import quantize_bias
 
-from .helpers import Wrapped, quanta_error, quantize_model
+from .helpers import Wrapped, output_scale, quanta_error, quantize_model
 
 
 class TwoInputs(nn.Module):
@@ -59,26 +59,13 @@ class _Mean(nn.Module):
         return x.mean((2, 3), keepdim=True)
 
 
-def _out_scale(model: nn.Module, x: torch.Tensor) -> float:
-    out = {}
-
-    def hook(_m: nn.Module, inputs: tuple) -> None:
-        out["scale"] = inputs[0].q_scale()
-
-    h = [m for m in model.modules() if isinstance(m, nnq.DeQuantize)][-1].register_forward_pre_hook(hook)
-    with torch.no_grad():
-        model(x)
-    h.remove()
-    return out["scale"]
-
-
 @pytest.mark.parametrize("target", ["android-10", "android-11"])
 @pytest.mark.parametrize("name", sorted(BODIES))
 def test_single_op_within_one_quantum(name: str, target: str) -> None:
     torch.manual_seed(0)
     model = quantize_model(Wrapped(BODIES[name]()), [torch.randn(2, 4, 7, 9) for _ in range(4)])
     x = torch.randn(2, 4, 7, 9)
-    err = quanta_error(model, x, _out_scale(model, x), target)
+    err = quanta_error(model, x, output_scale(model, x), target)
     assert err.max().item() <= 1.0 + 1e-4
 
 
@@ -87,7 +74,7 @@ def test_qfunctional_within_one_quantum(op: str) -> None:
     torch.manual_seed(0)
     model = quantize_model(TwoInputs(op), [torch.randn(2, 4, 5, 5) for _ in range(4)])
     x = torch.randn(2, 4, 5, 5)
-    err = quanta_error(model, x, _out_scale(model, x))
+    err = quanta_error(model, x, output_scale(model, x))
     assert err.max().item() <= 1.0 + 1e-4
 
 
@@ -136,7 +123,7 @@ def test_quantized_bilinear_upsample(target: str) -> None:
     x = torch.randn(1, 4, 5, 6)
     # Android 11: RESIZE_BILINEAR on uint8 (the reference truncates, PyTorch rounds);
     # Android 10: PyTorch's matrices between DEQUANTIZE and QUANTIZE. One quantum either way.
-    assert quanta_error(model, x, _out_scale(model, x), target).max().item() <= 1.0 + 1e-4
+    assert quanta_error(model, x, output_scale(model, x), target).max().item() <= 1.0 + 1e-4
 
 
 class MidModel(nn.Module):
@@ -167,4 +154,4 @@ def test_qat_converted_model() -> None:
         model(torch.randn(2, 3, 8, 8))
     model = tq.convert(model.eval())
     x = torch.randn(2, 3, 8, 8)
-    assert quanta_error(model, x, _out_scale(model, x)).max().item() <= 1.0 + 1e-4
+    assert quanta_error(model, x, output_scale(model, x)).max().item() <= 1.0 + 1e-4

@@ -9,21 +9,11 @@ import warnings
 
 import pytest
 import torch
-import torch.ao.nn.quantized as nnq
 
 import nnapi_compiler as nc
 
+from ..quant.helpers import output_scale
 from .quant_models import QUANT_MODELS, build_quantized, quant_input
-
-
-def _output_scale(model: torch.nn.Module, x: torch.Tensor) -> float:
-    seen = {}
-    last = [m for m in model.modules() if isinstance(m, nnq.DeQuantize)][-1]
-    h = last.register_forward_pre_hook(lambda _m, a: seen.update(scale=a[0].q_scale()))
-    with torch.no_grad():
-        model(x)
-    h.remove()
-    return seen["scale"]
 
 
 @pytest.mark.parametrize("qconfig", ["qnnpack", "x86"])
@@ -39,6 +29,6 @@ def test_quantized_model(name: str, qconfig: str) -> None:
     assert cm.stats["layout_conversions"] == 0
     with nc.virtual_device():
         got = cm(x)
-    quanta = ((got - ref).abs() / _output_scale(model, x)).flatten()
+    quanta = ((got - ref).abs() / output_scale(model, x)).flatten()
     within = (quanta <= 2 + 1e-4).float().mean().item()
     assert within >= 0.99, f"{name}/{qconfig}: {within:.4f} within 2 quanta, max {quanta.max():.1f}"
