@@ -155,11 +155,26 @@ def int_type(shape: tuple[int | None, ...]) -> TensorType:
 
 
 @attrs.frozen
+class HostType:
+    """The type of a value that only host (CPU) code reads or writes: an int64 tensor, a tuple
+    returned by an LSTM, ... It has no NNAPI operand type, so no NNAPI op may touch it."""
+
+    desc: str
+
+    @property
+    def dim_order(self) -> DimOrder:
+        return DimOrder.CONTIGUOUS
+
+    def __str__(self) -> str:
+        return f"host<{self.desc}>"
+
+
+@attrs.frozen
 class Value:
     """An SSA value: defined once (by an op or as a program input), typed."""
 
     id: int
-    type: TensorType
+    type: TensorType | HostType
 
     def __str__(self) -> str:
         return f"%{self.id}"
