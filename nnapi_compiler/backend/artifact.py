@@ -1,29 +1,50 @@
-"""Emit the shippable TorchScript module: the original forward signature and output structure,
-input validation before NNAPI sees anything, and the NNAPI segment as a submodule.
+"""Emit the shippable TorchScript module from the model level (``ir.model.ModelGraph``).
 
-The wrapper's ``forward`` is generated as Python source (registered with ``linecache`` so
-TorchScript can read it, as torch.fx does) and scripted; the result saves with ``torch.jit.save``
-and ``_save_for_lite_interpreter``.
+The wrapper's ``forward`` keeps the original signature and output structure, validates inputs
+before NNAPI sees anything, then walks the host block: segment calls (NNAPI, or the CPU twin when
+``use_cpu()`` was called), host calls, and the output structure. Values live in PyTorch's logical
+layout; an NHWC segment output becomes a channels_last view (``permute``, no copy) and an NHWC
+segment input is permuted back (no copy for a channels_last tensor). The source is generated
+(registered with ``linecache`` so TorchScript can read it, as torch.fx does) and scripted; the
+result saves with ``torch.jit.save`` and ``_save_for_lite_interpreter``.
 """
 
 from __future__ import annotations
 
 import linecache
 import textwrap
+import warnings
+from collections.abc import Callable
 from typing import Any
 
+import attrs
 import torch
 from torch.utils import _pytree as pytree
 
-from ..frontend.lower import IOSpec, Leaf
 from ..ir.codes import PreferenceCode
-from ..ir.program import Program
-from ..ir.types import DimOrder, TensorType
-from .flatten import NnapiSegment
+from ..ir.model import Leaf, LeafKind, ModelGraph, Placement, SegmentCall
+from ..ir.ops.host import HostOp
+from ..ir.types import DimOrder, TensorType, Value
+from .flatten import NnapiSegment, flatten
+from .host_call import host_module
 from .segment_module import OUT_FLOAT32, OUT_INT32, OUT_QUINT8, NnapiSegmentModule
 
 _DTYPE_SRC = {torch.float32: "torch.float32", torch.quint8: "torch.quint8", torch.int32: "torch.int32"}
 _counter = 0
+
+
+def quiet_jit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a TorchScript API without its deprecation warnings.
+
+    torch 2.14 deprecates TorchScript and the lite interpreter, but they are exactly what the
+    PyTorch Mobile runtime in shipped apps loads; the warning is about our internals, not the
+    user's code (docs/user_guide.md says why once).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*(TorchScript|torch.jit|lite interpreter).*")
+        return fn(*args, **kwargs)
 
 
 def _out_kind(t: TensorType) -> int:
@@ -44,35 +65,23 @@ def segment_module(seg: NnapiSegment, preference: int, relax: bool) -> NnapiSegm
     )
 
 
-def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...], t: TensorType) -> str:
+def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...], t: Any) -> str:
     dt = _DTYPE_SRC[dtype]
     quant = ""
-    if t.quant is not None:  # the runtime takes scale/zero point from the tensor: check them
+    if isinstance(t, TensorType) and t.quant is not None:  # the runtime reads them off the tensor
         s, zp = t.quant.scale, t.quant.zero_point
         quant = textwrap.dedent(f"""\
             if abs({name}.q_scale() - {s!r}) > {s!r} * 1e-6 or {name}.q_zero_point() != {zp}:
                 raise ValueError("input '{name}' must be quantized with scale {s!r} and zero point {zp}")
         """)
-    return quant + textwrap.dedent(f"""\
+    return textwrap.dedent(f"""\
         if {name}.dtype != {dt}:
             raise ValueError("input '{name}' must have dtype {dtype}")
         if {name}.dim() != {len(shape)}:
             raise ValueError("input '{name}' must have rank {len(shape)}, got " + str({name}.dim()))
         if {name}.size() != {list(shape)}:
             raise ValueError("input '{name}' must have shape {list(shape)}, got " + str({name}.size()))
-    """)
-
-
-def _leaf_src(leaf: Leaf, names: tuple[str, ...], nhwc_out: set[int]) -> str:
-    if leaf.kind == "out":
-        if leaf.scalar:
-            return f"_nnapi_outs[{leaf.index}].reshape([])"
-        if leaf.index in nhwc_out:  # a channels_last view: no copy
-            return f"_nnapi_outs[{leaf.index}].permute(0, 3, 1, 2)"
-        return f"_nnapi_outs[{leaf.index}]"
-    if leaf.kind == "in":
-        return names[leaf.index]
-    return repr(leaf.value)
+    """) + quant
 
 
 def _structure_src(spec: pytree.TreeSpec, leaves: list[str]) -> str:
@@ -94,42 +103,139 @@ def _structure_src(spec: pytree.TreeSpec, leaves: list[str]) -> str:
     return build(spec)
 
 
-def wrapper_source(io: IOSpec, cls_name: str, program: Program) -> str:
-    names = io.input_names
-    params = ", ".join(f"{n}: torch.Tensor" for n in names)
-    checks = "".join(_check_src(n, d, s, v.type) for n, d, s, v in zip(
-        names, io.input_dtypes, io.input_shapes, program.inputs, strict=True))
-    # NHWC inputs: free for channels_last tensors, one host copy for NCHW ones.
-    args = ", ".join(
-        f"{n}.permute(0, 2, 3, 1).contiguous()" if v.type.dim_order is DimOrder.NHWC
-        else f"{n}.contiguous()"
-        for n, v in zip(names, program.inputs, strict=True)
-    )
-    nhwc_out = {i for i, v in enumerate(program.outputs) if v.type.dim_order is DimOrder.NHWC}
-    ret = _structure_src(io.out_spec, [_leaf_src(leaf, names, nhwc_out) for leaf in io.leaves])
-    body = checks + f"_nnapi_outs = self.segment0([{args}])\nreturn {ret}\n"
-    return (
-        "import torch\n\n\n"
-        f"class {cls_name}(torch.nn.Module):\n"
-        "    def __init__(self, segment0: torch.nn.Module) -> None:\n"
-        "        super().__init__()\n"
-        "        self.segment0 = segment0\n\n"
-        f"    def forward(self, {params}):\n"
-        + textwrap.indent(body, " " * 8)
-    )
+@attrs.define(eq=False)
+class _Emitter:
+    """Generates the wrapper's forward from the host block."""
+
+    graph: ModelGraph
+    cpu_twins: bool
+    names: dict[int, str] = attrs.field(factory=dict)
+    lines: list[str] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        self.names.update({v.id: n for v, n in zip(self.graph.inputs, self.graph.io.input_names,
+                                                   strict=True)})
+        self.names.update({vid: f"self.c{vid}" for vid in self.graph.consts})
+
+    def name(self, v: Value) -> str:
+        return self.names.setdefault(v.id, f"v{v.id}")
+
+    def to_segment(self, v: Value) -> str:
+        """A segment argument in NNAPI's physical layout."""
+        if v.type.dim_order is DimOrder.NHWC:
+            return f"{self.name(v)}.permute(0, 2, 3, 1).contiguous()"
+        return f"{self.name(v)}.contiguous()"
+
+    def segment(self, step: SegmentCall) -> None:
+        seg = self.graph.segments[step.index]
+        args = "[" + ", ".join(self.to_segment(v) for v in step.args) + "]"
+        nnapi, cpu = f"self.segment{step.index}({args})", f"self.cpu_segment{step.index}({args})"
+        if seg.placement is Placement.CPU:
+            self.lines.append(f"_outs = {cpu}")
+        elif self.cpu_twins:
+            self.lines += ["if self.cpu:", f"    _outs = {cpu}", "else:", f"    _outs = {nnapi}"]
+        else:
+            self.lines.append(f"_outs = {nnapi}")
+        for j, r in enumerate(step.results):
+            view = ".permute(0, 3, 1, 2)" if r.type.dim_order is DimOrder.NHWC else ""
+            self.lines.append(f"{self.name(r)} = _outs[{j}]{view}")
+
+    def host(self, op: HostOp, k: int) -> None:
+        args = ", ".join(self.name(v) for v in op.args)
+        self.lines.append(f"{self.name(op.result)} = self.host{k}({args})")
+
+    def leaf(self, leaf: Leaf) -> str:
+        if leaf.kind is LeafKind.CONST:
+            return repr(leaf.value)
+        src = self.name(leaf.value)
+        return f"{src}.reshape([])" if leaf.scalar else src
+
+    def forward(self) -> str:
+        io = self.graph.io
+        for n, d, s, v in zip(io.input_names, io.input_dtypes, io.input_shapes, self.graph.inputs,
+                              strict=True):
+            self.lines += _check_src(n, d, s, v.type).splitlines()
+        hosts = 0
+        for step in self.graph.block:
+            if isinstance(step, SegmentCall):
+                self.segment(step)
+            else:
+                self.host(step, hosts)
+                hosts += 1
+        self.lines.append(f"return {_structure_src(io.out_spec, [self.leaf(lf) for lf in io.leaves])}")
+        params = ", ".join(f"{n}: torch.Tensor" for n in io.input_names)
+        return f"def forward(self, {params}):\n" + textwrap.indent("\n".join(self.lines), "    ")
 
 
-def build_script_module(io: IOSpec, seg: NnapiSegment,
-                        preference: int = PreferenceCode.PREFER_SUSTAINED_SPEED,
-                        relax: bool = False) -> torch.jit.ScriptModule:
-    """Script the wrapper around the segment module."""
+_CLASS = '''import torch
+
+
+class NnapiCompiledModel(torch.nn.Module):
+    cpu: bool
+
+    def __init__(self, parts, consts, cpu: bool) -> None:
+        super().__init__()
+        for name, module in parts.items():
+            setattr(self, name, module)
+        for name, tensor in consts.items():
+            self.register_buffer(name, tensor)
+        self.cpu = cpu
+
+    @torch.jit.export
+    def use_cpu(self) -> None:
+        """Run every segment on the CPU from now on (call it when NNAPI fails to initialize)."""
+{use_cpu}
+
+    @torch.jit.export
+    def init_nnapi(self) -> None:
+        """Create every NNAPI compilation now (raises if NNAPI is unavailable)."""
+{init}
+
+'''
+
+
+def wrapper_source(graph: ModelGraph, cpu_twins: bool) -> str:
+    nnapi = graph.nnapi_segments()
+    use_cpu = ("        self.cpu = True" if cpu_twins or not nnapi else
+               '        raise RuntimeError("compiled with cpu_fallback=False: no CPU path")')
+    init = "\n".join(f"        self.segment{i}.init()" for i in nnapi) or "        pass"
+    head = _CLASS.format(use_cpu=use_cpu, init=init)
+    return head + textwrap.indent(_Emitter(graph, cpu_twins).forward(), "    ") + "\n"
+
+
+@attrs.frozen
+class Artifact:
+    """The scripted wrapper plus the NNAPI segments it serialized (for tools and tests)."""
+
+    script_module: torch.jit.ScriptModule
+    segments: tuple[NnapiSegment, ...]  # one per graph segment, NNAPI or CPU
+
+
+def build_artifact(graph: ModelGraph,
+                   preference: int = PreferenceCode.PREFER_SUSTAINED_SPEED,
+                   relax: bool = False, cpu_fallback: bool = True) -> Artifact:
+    """Serialize every segment and script the wrapper around them."""
     global _counter
     _counter += 1
-    cls_name = "NnapiCompiledModel"
-    src = wrapper_source(io, cls_name, seg.program)
+    pool: dict[str, torch.Tensor] = {}
+    parts: dict[str, torch.nn.Module] = {}
+    flat = tuple(flatten(s.program, pool) for s in graph.segments)
+    for i, (seg, fl) in enumerate(zip(graph.segments, flat, strict=True)):
+        if seg.placement is Placement.NNAPI:
+            parts[f"segment{i}"] = segment_module(fl, int(preference), relax)
+        if seg.placement is Placement.CPU or cpu_fallback:
+            from .cpu_segment import build_cpu_segment
+
+            parts[f"cpu_segment{i}"] = build_cpu_segment(fl)
+    for k, op in enumerate(graph.host_ops()):
+        parts[f"host{k}"] = host_module(op)
+    consts = {f"c{vid}": t.contiguous() for vid, t in graph.consts.items()}
+    cpu_twins = cpu_fallback and bool(graph.nnapi_segments())
+    src = wrapper_source(graph, cpu_twins)
     filename = f"<nnapi_compiler-wrapper-{_counter}>"
     linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
     namespace: dict[str, Any] = {}
-    exec(compile(src, filename, "exec"), namespace)
-    wrapper = namespace[cls_name](segment_module(seg, int(preference), relax))
-    return torch.jit.script(wrapper)
+    exec(compile(src, filename, "exec", dont_inherit=True), namespace)
+    wrapper = namespace["NnapiCompiledModel"](parts, consts, not graph.nnapi_segments())
+    return Artifact(quiet_jit(torch.jit.script, wrapper), flat)
+

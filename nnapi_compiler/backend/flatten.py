@@ -47,6 +47,7 @@ class _Tables:
     by_value: dict[int, int] = attrs.field(factory=dict)  # IR value id -> operand index
     by_literal: dict[object, int] = attrs.field(factory=dict)
     by_digest: dict[str, int] = attrs.field(factory=dict)  # constant digest -> weights index
+    pool: dict[str, torch.Tensor] = attrs.field(factory=dict)  # shared by all segments
 
     def add(self, desc: OperandDesc) -> int:
         self.model.operands.append(desc)
@@ -68,14 +69,18 @@ class _Tables:
         else:
             if c.digest not in self.by_digest:
                 self.by_digest[c.digest] = len(self.weights)
-                self.weights.append(c.data.contiguous())
+                self.weights.append(self.pool.setdefault(c.digest, c.data.contiguous()))
             self.refs[idx] = BufferRef(self.by_digest[c.digest], 0, raw_len)
         return idx
 
 
-def flatten(p: Program) -> NnapiSegment:
-    """Turn ``p`` (NNAPI ops and constants only) into a serialized segment."""
-    t = _Tables()
+def flatten(p: Program, pool: dict[str, torch.Tensor] | None = None) -> NnapiSegment:
+    """Turn ``p`` (NNAPI ops and constants only) into a serialized segment.
+
+    ``pool`` (digest -> tensor) is shared by all segments of one model, so a weight used by
+    several segments is one tensor object and is stored once in the saved artifact.
+    """
+    t = _Tables(pool={} if pool is None else pool)
     consts = p.constants()
     for v in p.inputs:
         t.by_value[v.id] = t.add(v.type.desc())

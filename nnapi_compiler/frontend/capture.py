@@ -17,15 +17,24 @@ import attrs
 import torch
 import torch.fx
 from torch.utils import _pytree as pytree
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import CaptureError
+from .registry import REGISTRY
 
 EXAMPLE = "nnc_example"
+FLOPS = "nnc_flops"  # floating-point operations of the node on the example inputs
 _TORCH_DIR = os.path.dirname(torch.__file__)
 
 
 class LeafTracer(torch.fx.Tracer):
-    """Symbolic tracer that keeps torch's own (float and quantized) modules as single nodes."""
+    """Symbolic tracer that keeps torch's own (float and quantized) modules as single nodes.
+
+    A torch module is a leaf when a converter is registered for its class or when it has no
+    children (``nn.LayerNorm``, ``nn.GRU``: refused as one node, it runs as one host call). A
+    composite torch module without a converter (``nn.TransformerEncoderLayer``,
+    ``nn.MultiheadAttention``) is traced through, so its parts can still run on NNAPI.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,7 +44,9 @@ class LeafTracer(torch.fx.Tracer):
         mod = type(m).__module__
         if isinstance(m, torch.nn.Sequential | torch.nn.ModuleList | torch.nn.ModuleDict):
             return False
-        return mod.startswith(("torch.nn.", "torch.ao.nn."))
+        if not mod.startswith(("torch.nn.", "torch.ao.nn.")):
+            return False
+        return type(m) in REGISTRY or next(m.children(), None) is None
 
 
 @attrs.define(eq=False)
@@ -48,6 +59,19 @@ class Captured:
     out_spec: pytree.TreeSpec
     out_leaves: list[Any]  # fx Nodes or Python constants, in pytree order
     trace_error: str = ""
+
+
+def _defaults(model: torch.nn.Module, n: int) -> dict[str, Any]:
+    """Forward parameters after the ``n`` given inputs that keep their defaults (``mask=None``).
+
+    Tracing specializes on them, as a call without them would, instead of making them inputs.
+    """
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    rest = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)][n:]
+    return {p.name: p.default for p in rest if p.default is not p.empty}
 
 
 def _input_names(model: torch.nn.Module, n: int) -> list[str]:
@@ -69,7 +93,9 @@ def _record_examples(gm: torch.fx.GraphModule, inputs: tuple) -> None:
 
     class Recorder(torch.fx.Interpreter):
         def run_node(self, n: torch.fx.Node) -> Any:
-            out = super().run_node(n)
+            with FlopCounterMode(display=False) as flops:
+                out = super().run_node(n)
+            n.meta[FLOPS] = flops.get_total_flops()
             # Clone tensors: a later in-place op must not change what this node produced.
             n.meta[EXAMPLE] = pytree.tree_map(
                 lambda t: t.detach().clone() if isinstance(t, torch.Tensor) else t, out
@@ -96,7 +122,8 @@ def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
         if LeafTracer().is_leaf_module(model, ""):
             gm = _single_module_graph(model, names)  # e.g. a bare nn.Conv2d or quantized module
         else:
-            gm = torch.fx.GraphModule(model, LeafTracer().trace(model))
+            graph = LeafTracer().trace(model, concrete_args=_defaults(model, len(inputs)) or None)
+            gm = torch.fx.GraphModule(model, graph)
         _record_examples(gm, inputs)
         out = next(n for n in gm.graph.nodes if n.op == "output").args[0]
         leaves, spec = pytree.tree_flatten(out)

@@ -3,7 +3,11 @@
 Shapes are static (specialized on the example inputs), so shape queries (``x.size()``,
 ``x.shape[-1]``, arithmetic on them) and anything computed only from constants are folded to
 their example values. In-place spellings are lowered as their out-of-place op and the mutated
-node is rebound to the result. Every refusal is collected; all of them are reported at once.
+node is rebound to the result.
+
+Lowering never stops at a refusal: what the refused converter emitted is rolled back and the node
+becomes a ``HostOp`` that calls the original torch code on the CPU (partitioning later puts it in
+host code between NNAPI segments). With ``fallback="error"`` every refusal is reported at once.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from torch.utils import _pytree as pytree
 from ..errors import ConversionError, Refusal, UnsupportedError
 from ..ir.builder import Builder
 from ..ir.codes import OperandCode
+from ..ir.model import IOSpec, Leaf, LeafKind
 from ..ir.ops.base import Loc, Op
+from ..ir.ops.host import ArgRef, CallKind, HostCall, HostOp
 from ..ir.program import Program
-from ..ir.types import DimOrder, Quant, TensorType, Value, float_type
+from ..ir.types import DimOrder, HostType, Quant, TensorType, Value, float_type, int_type
 from .capture import EXAMPLE, Captured, source_of
 from .patterns import fuse_channel_shuffle
 from .registry import REGISTRY, Entry, Key, Refuse, key_name
@@ -29,34 +35,6 @@ from .registry import REGISTRY, Entry, Key, Refuse, key_name
 _SHAPE_ATTRS = {"shape", "ndim", "dtype", "device", "is_quantized"}
 _SHAPE_METHODS = {"size", "dim", "numel", "ndimension", "nelement"}
 _INPLACE_OPERATORS = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
-
-
-class _Poison:
-    """Stands for the result of a refused node; its users are skipped, not reported again."""
-
-
-POISON = _Poison()
-
-
-@attrs.frozen
-class Leaf:
-    """Where one flattened model output comes from: an NNAPI output, an input, or a constant."""
-
-    kind: str  # "out" | "in" | "const"
-    index: int = 0
-    value: Any = None
-    scalar: bool = False  # a 0-d PyTorch tensor, carried as shape [1] through NNAPI
-
-
-@attrs.frozen
-class IOSpec:
-    """The original model's calling convention, kept so the artifact can reproduce it."""
-
-    input_names: tuple[str, ...]
-    input_shapes: tuple[tuple[int, ...], ...]
-    input_dtypes: tuple[torch.dtype, ...]
-    out_spec: pytree.TreeSpec = attrs.field(eq=False)
-    leaves: tuple[Leaf, ...]
 
 
 @attrs.define(eq=False)
@@ -141,8 +119,11 @@ def _target_str(node: torch.fx.Node, key: Key) -> str:
     return key_name(key) if node.op != "call_method" else f"Tensor.{node.target}"
 
 
-def lower(cap: Captured, level: int) -> tuple[Program, IOSpec]:
-    """Lower ``cap`` at feature ``level``; raises UnsupportedError listing every refused node."""
+def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IOSpec]:
+    """Lower ``cap`` at feature ``level`` into one mixed program (NNAPI ops and host ops).
+
+    ``fallback="error"`` raises UnsupportedError listing every refused node instead.
+    """
     fuse_channel_shuffle(cap.gm)
     b = Builder(level=level)
     ctx = Ctx(b=b, level=level, gm=cap.gm)
@@ -155,6 +136,10 @@ def lower(cap: Captured, level: int) -> tuple[Program, IOSpec]:
         if node.op == "output":
             continue
         ex = node.meta.get(EXAMPLE)
+        if node.op == "placeholder" and len(inputs) == len(cap.input_names):
+            static.add(node)  # a forward parameter left at its default (specialized on it)
+            env[node] = ex
+            continue
         if node.op == "placeholder":
             if not isinstance(ex, torch.Tensor):
                 raise ConversionError(f"input {node.name!r} is a {type(ex).__name__}; only tensors "
@@ -174,34 +159,81 @@ def lower(cap: Captured, level: int) -> tuple[Program, IOSpec]:
             continue
         args = torch.fx.node.map_arg(node.args, lambda n: env[n])
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
-        if any(a is POISON for a in pytree.tree_leaves((args, kwargs))):
-            env[node] = POISON
-            continue
         key, entry = _lookup(node, cap.gm)
         ctx.node = node
         b.loc = Loc(node.name, _target_str(node, key), source_of(node))
+        mod = cap.gm.get_submodule(str(node.target)) if node.op == "call_module" else None
+        mark = b.mark()
         try:
+            if any(isinstance(a, Value) and isinstance(a.type, HostType)
+                   for a in pytree.tree_leaves((args, kwargs))):
+                raise Refuse("reads a value only the CPU can hold (computed by host code)")
             if entry is None:
                 raise Refuse("no NNAPI lowering for this op")
-            mod = None
-            if node.op == "call_module":
-                mod = ctx.module()
+            if mod is not None:
                 kwargs = {**kwargs, **entry.module_args[type(mod)](mod)}
             bound = entry.bind(tuple(args), dict(kwargs))
             result = entry.fn(ctx, bound)
             _check_result(node, result, ex)
         except Refuse as r:
+            b.rollback(mark)
             refusals.append(Refusal(node.name, _target_str(node, key), str(r), source_of(node)))
-            env[node] = POISON
-            continue
+            result = _host_op(ctx, node, mod, str(r), env)
         env[node] = result
         if _is_inplace(node, mod) and node.args and isinstance(node.args[0], torch.fx.Node):
             env[node.args[0]] = result
-    if refusals:
+    if refusals and fallback == "error":
         raise UnsupportedError(refusals)
-    program, leaves = _outputs(b, cap, env, inputs)
+    leaves = _outputs(b, cap, env, inputs)
     io = IOSpec(tuple(cap.input_names), tuple(in_shapes), tuple(in_dtypes), cap.out_spec, leaves)
-    return program, io
+    return b.finish(io.output_values()), io
+
+
+def host_type(ex: Any) -> TensorType | HostType:
+    """The IR type of a value host code computes, from its example.
+
+    Tensors an NNAPI operand can hold keep their NNAPI type (so NNAPI ops can read them); anything
+    else (int64 tensors, 0-d tensors, tuples, Python numbers) is a HostType.
+    """
+    if isinstance(ex, torch.Tensor) and ex.dim() > 0:
+        if ex.dtype == torch.float32:
+            return float_type(tuple(ex.shape))
+        if ex.dtype == torch.int32:
+            return int_type(tuple(ex.shape))
+        if ex.dtype == torch.quint8 and ex.qscheme() == torch.per_tensor_affine:
+            return TensorType(OperandCode.TENSOR_QUANT8_ASYMM, tuple(ex.shape),
+                              Quant(ex.q_scale(), ex.q_zero_point()))
+    if isinstance(ex, torch.Tensor):
+        return HostType(f"{str(ex.dtype).removeprefix('torch.')}{list(ex.shape)}")
+    return HostType(type(ex).__name__)
+
+
+def _host_op(ctx: Ctx, node: torch.fx.Node, mod: torch.nn.Module | None, reason: str,
+             env: dict[torch.fx.Node, Any]) -> Value:
+    """Emit a HostOp that calls ``node``'s original torch code on the CPU."""
+    values: list[Value] = []
+    examples: list[Any] = []
+
+    def template(n: torch.fx.Node) -> Any:
+        got = env[n]
+        if isinstance(got, Value):
+            values.append(got)
+            examples.append(n.meta.get(EXAMPLE))
+            return ArgRef(len(values) - 1)
+        return got
+
+    args = torch.fx.node.map_arg(node.args, template)
+    kwargs = torch.fx.node.map_arg(node.kwargs, template)
+    target = node.target
+    if isinstance(target, torch._ops.OpOverload):
+        target = target.overloadpacket  # TorchScript calls aten ops by packet, not overload
+    call = HostCall(kind=CallKind(node.op), target=target, args=tuple(args), kwargs=dict(kwargs),
+                    module=mod, examples=tuple(examples), inplace=_is_inplace(node, mod))
+    ex = node.meta.get(EXAMPLE)
+    fn = ctx.b.loc.target if ctx.b.loc else str(target)
+    op = ctx.b.op(HostOp, fn=fn, args=tuple(values), result_types=(host_type(ex),),
+                  reason=reason, call=call)
+    return op.result
 
 
 def input_type(name: str, ex: torch.Tensor) -> TensorType:
@@ -244,26 +276,21 @@ def _check_result(node: torch.fx.Node, result: Any, ex: Any) -> None:
 
 def _outputs(
     b: Builder, cap: Captured, env: dict[torch.fx.Node, Any], inputs: list[Value]
-) -> tuple[Program, tuple[Leaf, ...]]:
-    outs: list[Value] = []
+) -> tuple[Leaf, ...]:
+    consts = {c.results[0].id for c in b.ops if not c.inputs() and c.mnemonic == "constant"}
     leaves = []
     for leaf in cap.out_leaves:
         val = env[leaf] if isinstance(leaf, torch.fx.Node) else leaf
         if isinstance(val, Value):
-            if val in inputs:
-                leaves.append(Leaf("in", inputs.index(val)))
-                continue
-            if val.id in {c.results[0].id for c in b.ops if not c.inputs() and c.mnemonic == "constant"}:
+            if val.id in consts:
                 raise ConversionError("a model output is a constant tensor; nothing to compile")
-            if val not in outs:
-                outs.append(val)
             ex = leaf.meta.get(EXAMPLE) if isinstance(leaf, torch.fx.Node) else None
             scalar = isinstance(ex, torch.Tensor) and ex.dim() == 0
-            leaves.append(Leaf("out", outs.index(val), scalar=scalar))
+            leaves.append(Leaf(LeafKind.VALUE, val, scalar=scalar))
         elif isinstance(val, torch.Tensor):
             raise ConversionError("a model output does not depend on the inputs; nothing to compile")
         else:
-            leaves.append(Leaf("const", value=val))
-    if not outs:
+            leaves.append(Leaf(LeafKind.CONST, val))
+    if not any(lf.kind is LeafKind.VALUE and lf.value not in inputs for lf in leaves):
         raise ConversionError("the model computes no tensor from its inputs")
-    return b.finish(outs), tuple(leaves)
+    return tuple(leaves)

@@ -84,6 +84,16 @@ class Builder:
             self._consts[key] = v
         return self._consts[key]
 
+    def mark(self) -> tuple[int, frozenset[str]]:
+        """A point to roll back to: what a refused converter emitted is dropped again."""
+        return len(self.ops), frozenset(self._consts)
+
+    def rollback(self, mark: tuple[int, frozenset[str]]) -> None:
+        n_ops, keys = mark
+        del self.ops[n_ops:]
+        for k in set(self._consts) - keys:
+            del self._consts[k]
+
     def finish(self, outputs: list[Value] | tuple[Value, ...]) -> Program:
         return Program(inputs=tuple(self.inputs), ops=tuple(self.ops), outputs=tuple(outputs),
                        level=self.level)

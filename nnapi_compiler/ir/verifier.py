@@ -9,8 +9,10 @@ from __future__ import annotations
 from ..errors import VerificationError
 from .codes import OP_SPECS, OPERAND_MIN_LEVEL, OpCode, OperandCode, type_name
 from .ops.base import NnapiOp, Op
+from .ops.host import HostOp
 from .printer import print_op
 from .program import Program
+from .types import TensorType
 
 
 def _context(p: Program, index: int, radius: int = 3) -> str:
@@ -55,7 +57,7 @@ def op_problems(op: Op, level: int | None) -> list[str]:
             if "*" not in legal and primary not in legal:
                 errs.append(f"{OpCode(op.code).name} does not take {primary} at level {level}")
     for v in (*op.inputs(), *op.results):
-        if OPERAND_MIN_LEVEL[v.type.code] > level:
+        if isinstance(v.type, TensorType) and OPERAND_MIN_LEVEL[v.type.code] > level:
             errs.append(f"{v.type.code.name} needs feature level {OPERAND_MIN_LEVEL[v.type.code]}")
     return errs
 
@@ -91,3 +93,16 @@ def verify(p: Program, check_level: bool = True) -> None:
     for v in p.outputs:
         if v.id not in defined:
             raise VerificationError(f"program output {v} is never defined")
+
+
+def nnapi_refusal(op: Op, level: int) -> str:
+    """Why ``op`` cannot run in an NNAPI segment at ``level`` ("" if it can).
+
+    The one predicate behind partitioning and explain(): host ops say why they were refused
+    when lowered; NNAPI-IR ops are refused by whatever the verifier finds illegal at ``level``.
+    """
+    if isinstance(op, HostOp):
+        return op.reason or "host code"
+    if not isinstance(op, NnapiOp):
+        return f"{op.mnemonic} is not an NNAPI operation"
+    return "; ".join(op_problems(op, level))

@@ -25,6 +25,7 @@ from ..ir import ops
 from ..ir.builder import Builder
 from ..ir.ops.base import Constant, Op
 from ..ir.ops.elementwise import _Binary, _MinMax, _Unary
+from ..ir.ops.host import HostOp
 from ..ir.ops.resize import Interpolate
 from ..ir.ops.shape import nhwc_is_contiguous
 from ..ir.program import Program
@@ -41,7 +42,12 @@ FOLLOW = (_Unary, _Binary, _MinMax, ops.Prelu, ops.Concatenation, ops.Mean, ops.
 
 
 def _image(t: TensorType) -> bool:
-    return t.rank == 4 and t.code == t.code.TENSOR_FLOAT32
+    return isinstance(t, TensorType) and t.rank == 4 and t.code == t.code.TENSOR_FLOAT32
+
+
+def _as_nhwc(t: TensorType) -> TensorType:
+    n, c, h, w = t.shape
+    return attrs.evolve(t, shape=(n, h, w, c), dim_order=DimOrder.NHWC)
 
 
 def _prefers_nhwc(p: Program) -> set[int]:
@@ -60,6 +66,7 @@ class _Walk:
     b: Builder
     rename: dict[int, Value] = attrs.field(factory=dict)
     consts: dict[int, Constant] = attrs.field(factory=dict)
+    want: set[int] = attrs.field(factory=set)
 
     # -- conversions -------------------------------------------------------------------
     def v(self, x: Value) -> Value:
@@ -102,6 +109,9 @@ class _Walk:
             self.b.ops.append(op)
             self.consts[op.result.id] = op
             return
+        if isinstance(op, HostOp):
+            self._host(op)
+            return
         if any(x.type.dim_order is DimOrder.NHWC for x in op.inputs()):
             self.rebuild(op)  # already in physical terms (an earlier run): nothing to remap
             return
@@ -142,6 +152,16 @@ class _Walk:
                                 if isinstance(val, tuple) else self.contiguous(self.v(val)))
             self.rebuild(op, **fields)
 
+    def _host(self, op: HostOp) -> None:
+        """Host code reads and writes PyTorch's layout; the backend converts NHWC values at the
+        boundary on the host (a channels_last view), so no TRANSPOSE is emitted for it. A result
+        that spatial ops want NHWC is re-typed NHWC, like a program input."""
+        types = tuple(
+            _as_nhwc(t) if r.id in self.want and isinstance(t, TensorType) and _image(t)
+            and t.dim_order is DimOrder.CONTIGUOUS else t
+            for r, t in zip(op.results, op.result_types, strict=True))
+        self.rebuild(op, result_types=types)
+
     def _mean(self, op: ops.Mean, x: Value) -> None:
         axes = tuple(L2P[a] for a in op.axes)
         kept_logical = [a for a in range(4) if a not in op.axes]
@@ -178,11 +198,10 @@ class LayoutNHWC:
                  if any(isinstance(u, SPATIAL + FOLLOW) for u in users.get(x.id, []))}
         b = Builder(level=program.level)
         b._next = program.next_id()
-        walk = _Walk(program, b)
+        walk = _Walk(program, b, want=want)
         for x in program.inputs:
             if x.id in want and _image(x.type) and x.type.dim_order is DimOrder.CONTIGUOUS:
-                n, c, h, w = x.type.shape
-                nx = Value(x.id, attrs.evolve(x.type, shape=(n, h, w, c), dim_order=DimOrder.NHWC))
+                nx = Value(x.id, _as_nhwc(x.type))
                 walk.rename[x.id] = nx
                 b.inputs.append(nx)
             else:
