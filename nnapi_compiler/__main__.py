@@ -2,6 +2,7 @@
 
     python -m nnapi_compiler compile torchvision.models:mobilenet_v2 \
         --input-shape 1,3,224,224 -o mobilenet_v2.ptl --verify
+    python -m nnapi_compiler explain timm:convnext_atto --input-shape 1,3,224,224 --dot g.dot
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ from .errors import NnapiCompilerError
 
 
 def load_model(spec: str) -> torch.nn.Module:
-    """``package.module:factory`` -> ``factory()`` (torchvision builders get ``weights=None``)."""
+    """``package.module:factory`` -> ``factory()`` (torchvision builders get ``weights=None``);
+    ``timm:name`` -> ``timm.create_model(name, pretrained=False)``."""
     mod_name, _, attr = spec.partition(":")
+    if mod_name == "timm" and attr:  # timm's registry: random init, nothing downloaded
+        import timm
+
+        return timm.create_model(attr, pretrained=False)
     if not attr:
         raise SystemExit(f"model spec {spec!r} must look like 'package.module:factory'")
     factory = getattr(importlib.import_module(mod_name), attr)
@@ -43,12 +49,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model = load_model(args.model).eval()
     inputs = tuple(torch.randn(*_shape(s)) for s in args.input_shape)
-    cm = nc.compile(model, inputs, target=args.target)
+    cm = nc.compile(model, inputs, target=args.target, fallback=args.fallback)
     out = cm.save(args.output)
     s = cm.stats
     print(f"compiled {args.model} for {args.target} (feature level {cm.level}) "
           f"via {s['capture']} in {s['compile_seconds']:.2f}s")
     print(f"  NNAPI ops: {s['nnapi_ops']}  segments: {s['segments']}  "
+          f"CPU segments: {s['cpu_segments']}  host ops: {s['host_ops']}  "
+          f"FLOPs on NNAPI: {100 * s['nnapi_flops_share']:.1f}%  "
           f"layout conversions: {s['layout_conversions']}")
     print(f"  ser_model: {s['ser_model_bytes']} B  weights: {s['weight_bytes']} B  "
           f"{out}: {out.stat().st_size} B")
@@ -72,22 +80,45 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    import nnapi_compiler as nc
+
+    torch.manual_seed(args.seed)
+    model = load_model(args.model).eval()
+    inputs = tuple(torch.randn(*_shape(s)) for s in args.input_shape)
+    report = nc.explain(model, inputs, target=args.target)
+    print(report)
+    if args.dot:
+        report.to_dot(args.dot)
+        print(f"wrote {args.dot}")
+    return 0
+
+
+def _common(c: argparse.ArgumentParser) -> None:
+    c.add_argument("model", help="package.module:factory, e.g. torchvision.models:mobilenet_v2")
+    c.add_argument("--input-shape", action="append", required=True,
+                   help="comma-separated shape of one float32 input; repeat per input")
+    c.add_argument("--target", default="android-10")
+    c.add_argument("--seed", type=int, default=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m nnapi_compiler", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compile", help="compile a model to a .ptl file")
-    c.add_argument("model", help="package.module:factory, e.g. torchvision.models:mobilenet_v2")
-    c.add_argument("--input-shape", action="append", required=True,
-                   help="comma-separated shape of one float32 input; repeat per input")
+    _common(c)
     c.add_argument("-o", "--output", type=Path, required=True)
-    c.add_argument("--target", default="android-10")
+    c.add_argument("--fallback", choices=("cpu", "error"), default="cpu",
+                   help="what to do with nodes NNAPI cannot run: CPU host code, or an error")
     c.add_argument("--verify", action="store_true",
                    help="run the saved artifact on the virtual device and compare with eager")
-    c.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("explain", help="say where each node runs and why")
+    _common(e)
+    e.add_argument("--dot", type=Path, help="also write the partitioned graph as Graphviz DOT")
     args = p.parse_args(argv)
     try:
-        return cmd_compile(args)
+        return cmd_compile(args) if args.command == "compile" else cmd_explain(args)
     except NnapiCompilerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ from .registry import REGISTRY, Entry, Key, Refuse, key_name
 
 _SHAPE_ATTRS = {"shape", "ndim", "dtype", "device", "is_quantized"}
 _SHAPE_METHODS = {"size", "dim", "numel", "ndimension", "nelement"}
+HOST_INPUT = "reads a value only the CPU can hold (computed by host code)"
 _INPLACE_OPERATORS = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
 
 
@@ -167,7 +168,7 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
         try:
             if any(isinstance(a, Value) and isinstance(a.type, HostType)
                    for a in pytree.tree_leaves((args, kwargs))):
-                raise Refuse("reads a value only the CPU can hold (computed by host code)")
+                raise Refuse(HOST_INPUT)
             if entry is None:
                 raise Refuse("no NNAPI lowering for this op")
             if mod is not None:
@@ -182,8 +183,8 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
         env[node] = result
         if _is_inplace(node, mod) and node.args and isinstance(node.args[0], torch.fx.Node):
             env[node.args[0]] = result
-    if refusals and fallback == "error":
-        raise UnsupportedError(refusals)
+    if refusals and fallback == "error":  # a node refused only for its host input says nothing new
+        raise UnsupportedError([r for r in refusals if r.reason != HOST_INPUT] or refusals)
     leaves = _outputs(b, cap, env, inputs)
     io = IOSpec(tuple(cap.input_names), tuple(in_shapes), tuple(in_dtypes), cap.out_spec, leaves)
     return b.finish(io.output_values()), io
@@ -208,6 +209,15 @@ def host_type(ex: Any) -> TensorType | HostType:
     return HostType(type(ex).__name__)
 
 
+def _tuple_fields(t: tuple) -> tuple[str, ...]:
+    """Field names, in order, of a namedtuple or of torch's structseq ``torch.return_types``."""
+    if hasattr(t, "_fields"):
+        return tuple(t._fields)
+    names = [n for n in dir(type(t)) if not n.startswith(("_", "n_")) and n not in ("count", "index")]
+    by_pos = {next((i for i, x in enumerate(t) if x is getattr(t, n)), -1): n for n in names}
+    return tuple(by_pos.get(i, "") for i in range(len(t)))
+
+
 def _host_op(ctx: Ctx, node: torch.fx.Node, mod: torch.nn.Module | None, reason: str,
              env: dict[torch.fx.Node, Any]) -> Value:
     """Emit a HostOp that calls ``node``'s original torch code on the CPU."""
@@ -225,6 +235,12 @@ def _host_op(ctx: Ctx, node: torch.fx.Node, mod: torch.nn.Module | None, reason:
     args = torch.fx.node.map_arg(node.args, template)
     kwargs = torch.fx.node.map_arg(node.kwargs, template)
     target = node.target
+    if target is getattr and examples and isinstance(examples[0], tuple):
+        # A named field of a returned tuple (``torch.sort(x).values``): TorchScript sees a plain
+        # tuple, so read the field by its index.
+        fields = _tuple_fields(examples[0])
+        if args[1] in fields:
+            target, args = operator.getitem, (args[0], fields.index(args[1]))
     if isinstance(target, torch._ops.OpOverload):
         target = target.overloadpacket  # TorchScript calls aten ops by packet, not overload
     call = HostCall(kind=CallKind(node.op), target=target, args=tuple(args), kwargs=dict(kwargs),

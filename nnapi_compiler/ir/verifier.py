@@ -24,6 +24,10 @@ def _context(p: Program, index: int, radius: int = 3) -> str:
     return "\n".join(lines)
 
 
+#: Largest operand rank any driver accepts (see nnapi/SEMANTICS.md "Ranks").
+MAX_RANK = 4
+
+
 def op_problems(op: Op, level: int | None) -> list[str]:
     """Everything wrong with one op in isolation (and, unless ``level`` is None, at ``level``)."""
     errs = list(op.check())
@@ -47,6 +51,11 @@ def op_problems(op: Op, level: int | None) -> list[str]:
     ):
         errs.append("quantized layer needs an INT32 bias (run requantize-bias)")
     if isinstance(op, NnapiOp):
+        big = [v for v in (*op.inputs(), *op.results)
+               if isinstance(v.type, TensorType) and v.type.rank > MAX_RANK]
+        if big:  # the spec allows rank > 4 for a few ops on paper; drivers cap every op at 4
+            errs.append(f"{OpCode(op.code).name} operand {big[0]} has rank {big[0].type.rank} "
+                        f"> {MAX_RANK}")
         need = op.required_level()
         if need > level:
             errs.append(f"{OpCode(op.code).name} as used needs feature level {need} > target {level}")
