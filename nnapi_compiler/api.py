@@ -34,9 +34,10 @@ from .passes.partition import Partition
 from .passes.pipeline import DEFAULT_PIPELINE, default_pipeline
 from .report import Report
 
-#: Default ``min_segment_ops``: a segment this small costs more in NNAPI call overhead (input and
-#: output copies, a driver round trip) than it saves; it runs on the CPU unless it is the model.
-MIN_SEGMENT_OPS = 3
+#: Default ``min_segment_ops``: a segment of a single op (a lone ADD or RESHAPE between two host
+#: calls) pays a whole NNAPI execution (input and output copies, a driver round trip) for one op;
+#: it runs on the CPU instead, unless it is the whole model.
+MIN_SEGMENT_OPS = 2
 FALLBACKS = ("cpu", "error")
 
 
@@ -272,7 +273,7 @@ def compile(
     weights = {id(w): w for seg in art.segments for w in seg.weights}
     flops, total = node_flops(low.cap, graph)
     stats = {
-        "capture": low.cap.dialect,
+        "capture": low.cap.dialect.value,
         "segments": len(nnapi),
         "cpu_segments": len(graph.segments) - len(nnapi),
         "host_ops": len(graph.host_ops()),

@@ -27,6 +27,27 @@ def test_torchvision_model_main_job(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_unsupported_model_exits_with_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    rc = main(["compile", "torch.nn:GELU", "--input-shape", "1,3", "-o", str(tmp_path / "x.ptl")])
+    rc = main(["compile", "torch.nn:GELU", "--input-shape", "1,3", "-o", str(tmp_path / "x.ptl"),
+               "--fallback", "error"])
     assert rc == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_unsupported_node_runs_on_the_cpu_by_default(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    rc = main(["compile", "tests.partition.models:TwoStacks", "--input-shape", "1,3,8,8",
+               "-o", str(tmp_path / "x.ptl"), "--verify"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "segments: 2" in text and "host ops: 4" in text and "-> OK" in text
+
+
+def test_explain_prints_the_table_and_writes_dot(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    dot = tmp_path / "g.dot"
+    rc = main(["explain", "tests.partition.models:TwoStacks", "--input-shape", "1,3,8,8",
+               "--dot", str(dot)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "CPU (host code)" in text and "NNAPI segment 1" in text
+    assert dot.read_text().startswith("digraph partition {")

@@ -9,6 +9,7 @@ computed once by running the example inputs through the graph; converters never 
 
 from __future__ import annotations
 
+import enum
 import inspect
 import os
 from typing import Any
@@ -20,6 +21,7 @@ from torch.utils import _pytree as pytree
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import CaptureError
+from .inline import inline_higher_order
 from .registry import REGISTRY
 
 EXAMPLE = "nnc_example"
@@ -49,12 +51,22 @@ class LeafTracer(torch.fx.Tracer):
         return type(m) in REGISTRY or next(m.children(), None) is None
 
 
+class Dialect(str, enum.Enum):
+    """Which capture produced the graph (a str, so it prints and compares as "fx"/"export")."""
+
+    FX = "fx"
+    EXPORT = "export"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @attrs.define(eq=False)
 class Captured:
     """A captured model: graph, dialect, input names and the output structure."""
 
     gm: torch.fx.GraphModule
-    dialect: str  # "fx" or "export"
+    dialect: Dialect
     input_names: list[str]
     out_spec: pytree.TreeSpec
     out_leaves: list[Any]  # fx Nodes or Python constants, in pytree order
@@ -127,7 +139,7 @@ def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
         _record_examples(gm, inputs)
         out = next(n for n in gm.graph.nodes if n.op == "output").args[0]
         leaves, spec = pytree.tree_flatten(out)
-        return Captured(gm, "fx", names, spec, leaves)
+        return Captured(gm, Dialect.FX, names, spec, leaves)
     except Exception as e:
         trace_error = f"{type(e).__name__}: {e}"
     try:
@@ -139,6 +151,7 @@ def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
             f"  torch.fx.symbolic_trace: {trace_error}\n"
             f"  torch.export: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         ) from e
+    inline_higher_order(gm)
     _record_examples(gm, inputs)
     out_node = next(n for n in gm.graph.nodes if n.op == "output")
     flat = list(out_node.args[0])
@@ -146,7 +159,7 @@ def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
     if spec is None:
         flat_leaves, spec = pytree.tree_flatten(out_node.args[0])
         flat = flat_leaves
-    return Captured(gm, "export", names, spec, flat, trace_error)
+    return Captured(gm, Dialect.EXPORT, names, spec, flat, trace_error)
 
 
 def source_of(node: torch.fx.Node) -> str:

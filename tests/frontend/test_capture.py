@@ -67,7 +67,7 @@ def test_unsupported_ops_are_all_listed_with_source_lines() -> None:
             return y + z
 
     with pytest.raises(nc.UnsupportedError) as e:
-        nc.compile(Bad().eval(), (torch.randn(1, 3),))
+        nc.compile(Bad().eval(), (torch.randn(1, 3),), fallback="error")
     msg = str(e.value)
     assert "cumsum" in msg and "erf" in msg
     assert "test_capture.py" in msg and "torch.cumsum(x, 1)" in msg
@@ -79,9 +79,12 @@ def test_train_mode_is_refused() -> None:
         nc.compile(nn.Conv2d(1, 1, 1), (torch.randn(1, 1, 2, 2),))
 
 
-def test_old_target_is_refused_clearly() -> None:
-    with pytest.raises(nc.ConversionError, match="Android 10"):
-        nc.compile(nn.ReLU().eval(), (torch.randn(2),), target="android-9")
+def test_old_target_compiles_cpu_only_with_a_clear_warning() -> None:
+    x = torch.randn(2, 3)
+    with pytest.warns(UserWarning, match="Android 10 \\(API 29\\).*entirely on the CPU"):
+        cm = nc.compile(nn.ReLU().eval(), (x,), target="android-9")
+    assert cm.stats["segments"] == 0 and cm.stats["cpu_segments"] == 1
+    torch.testing.assert_close(cm(x), x.relu())  # no NNAPI library (and no virtual device) needed
 
 
 def test_non_float_input_is_refused() -> None:
@@ -91,7 +94,9 @@ def test_non_float_input_is_refused() -> None:
 
 def test_negative_alpha_elu_is_refused_not_miscomputed() -> None:
     with pytest.raises(nc.UnsupportedError, match="negative alpha"):
-        nc.compile(nn.ELU(-0.5).eval(), (torch.randn(2, 3),))
+        nc.compile(nn.ELU(-0.5).eval(), (torch.randn(2, 3),), fallback="error")
+    report = nc.explain(nn.ELU(-0.5).eval(), (torch.randn(2, 3),))
+    assert "negative alpha" in str(report)  # with the default fallback it runs on the CPU
 
 
 def test_bad_target_raises_our_error() -> None:
@@ -101,10 +106,11 @@ def test_bad_target_raises_our_error() -> None:
 
 def test_explain_lists_each_node_and_refusals() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
-    text = nc.explain(model, (torch.randn(1, 3, 8, 8),))
-    assert "0 [nn.Conv2d] -> CONV_2D" in text and "2: folded away" in text
-    refused = nc.explain(Fn(lambda x: torch.cumsum(x, 1)).eval(), (torch.randn(1, 3),))
-    assert "cannot be lowered" in refused and "cumsum" in refused
+    rows = {r.node: r for r in nc.explain(model, (torch.randn(1, 3, 8, 8),)).rows}
+    assert rows["_0"].where == "NNAPI segment 0" and rows["_0"].detail == "CONV_2D"
+    assert rows["_2"].where == "folded away"
+    refused = str(nc.explain(Fn(lambda x: torch.cumsum(x, 1)).eval(), (torch.randn(1, 3),)))
+    assert "CPU (host code)" in refused and "cumsum" in refused and "no NNAPI lowering" in refused
 
 
 def test_compile_time_input_mistakes_raise_our_errors() -> None:

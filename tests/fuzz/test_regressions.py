@@ -188,7 +188,7 @@ def test_artifact_checks_the_ser_model_header_before_torchs_loader(word: int, va
     """Found by the loader fuzz: negative header counts crash PyTorch's own loader (SIGSEGV);
     the artifact now refuses them before calling it."""
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
-    cm = nc.compile(model, (torch.randn(1, 3, 6, 6),))
+    cm = nc.compile(model, (torch.randn(1, 3, 6, 6),), cpu_fallback=False)
     seg = cm.script_module.segment0
     seg.release()
     seg.ser_model[word] = value

@@ -121,3 +121,45 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mha(x, x, x, need_weights=False)[0]
+
+
+class GruMask(nn.Module):
+    """RNNoise-style mask estimator: frames -> GRU -> Linear -> sigmoid mask x input."""
+
+    def __init__(self, bins: int = 24) -> None:
+        super().__init__()
+        self.inp = nn.Linear(bins, 32)
+        self.gru = nn.GRU(32, 32, batch_first=True)
+        self.out = nn.Linear(32, bins)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        h, _ = self.gru(torch.tanh(self.inp(frames)))
+        return torch.sigmoid(self.out(h)) * frames
+
+
+class Lstm2(nn.Module):
+    """A 2-layer LSTM over feature frames with a linear read-out of every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(16, 24, num_layers=2)
+        self.head = nn.Linear(24, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, (h, c) = self.lstm(x)
+        return self.head(y).relu() + h[-1].sum() * 0.0 + c.mean()
+
+
+class Cumsum(nn.Module):
+    """One torch.cumsum inside an otherwise convolutional net."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = stack(3, 8)
+        self.b = stack(8, 8)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.b(self.a(x).cumsum(dim=2))
+        return self.fc(self.pool(y).flatten(1))

@@ -130,3 +130,21 @@ def test_explain_and_partition_agree_on_every_op() -> None:
     assert cpu_nodes == host_nodes
     for i in cm.graph.nnapi_segments():
         assert cm.graph.segments[i].placement is Placement.NNAPI
+
+
+@pytest.mark.parametrize(("model", "shape"), [
+    (M.GruMask, (1, 20, 24)),
+    (M.Lstm2, (7, 1, 16)),
+    (M.Cumsum, (1, 3, 16, 16)),
+])
+def test_sequence_and_cumsum_models_run_with_cpu_islands(model: type[torch.nn.Module],
+                                                          shape: tuple[int, ...],
+                                                          tmp_path: Path) -> None:
+    torch.manual_seed(7)
+    x = torch.randn(*shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cm, got, ref = run_compiled(model(), x)
+    assert_close_scaled(got, ref)
+    assert cm.stats["segments"] >= 1 and cm.stats["host_ops"] >= 1
+    assert_close_scaled(_reloaded(cm, tmp_path, x), ref)

@@ -26,6 +26,7 @@ def test_quantized_model(name: str, qconfig: str) -> None:
         warnings.simplefilter("ignore", RuntimeWarning)  # per-channel conversion notices
         cm = nc.compile(model, (x,))
     assert all(op.mnemonic != "host" for op in cm.program.ops)
+    assert (cm.stats["segments"], cm.stats["cpu_segments"], cm.stats["host_ops"]) == (1, 0, 0)
     assert cm.stats["layout_conversions"] == 0
     with nc.virtual_device():
         got = cm(x)

@@ -27,6 +27,7 @@ def _check(name: str, target: str, tmp_path: Path) -> nc.CompiledModel:
         ref = _outputs(model(x))
     cm = nc.compile(model, (x,), target=target)
     assert all(op.mnemonic != "host" for op in cm.program.ops)  # entirely NNAPI
+    assert (cm.stats["segments"], cm.stats["cpu_segments"], cm.stats["host_ops"]) == (1, 0, 0)
     path = cm.save(tmp_path / f"{name}.ptl")
     with nc.virtual_device(feature_level=cm.level):
         got = _outputs(_load_for_lite_interpreter(str(path))(x))
