@@ -26,7 +26,7 @@ from ..ir.model import Leaf, LeafKind, ModelGraph, Placement, SegmentCall
 from ..ir.ops.host import HostOp
 from ..ir.types import DimOrder, TensorType, Value
 from .flatten import NnapiSegment, flatten
-from .host_call import host_module
+from .host_call import host_module, returned_type
 from .segment_module import OUT_FLOAT32, OUT_INT32, OUT_QUINT8, NnapiSegmentModule
 
 _DTYPE_SRC = {torch.float32: "torch.float32", torch.quint8: "torch.quint8", torch.int32: "torch.int32"}
@@ -227,8 +227,11 @@ def build_artifact(graph: ModelGraph,
             from .cpu_segment import build_cpu_segment
 
             parts[f"cpu_segment{i}"] = build_cpu_segment(fl)
+    returns: dict[int, Any] = {}  # value id -> TorchScript type a host call returned
     for k, op in enumerate(graph.host_ops()):
-        parts[f"host{k}"] = host_module(op)
+        scripted = quiet_jit(torch.jit.script, host_module(op, returns))
+        returns[op.result.id] = returned_type(scripted)
+        parts[f"host{k}"] = scripted
     consts = {f"c{vid}": t.contiguous() for vid, t in graph.consts.items()}
     cpu_twins = cpu_fallback and bool(graph.nnapi_segments())
     src = wrapper_source(graph, cpu_twins)

@@ -30,14 +30,35 @@ def ts_type(example: Any) -> Any:
     return torch.Tensor
 
 
-def host_module(op: HostOp) -> torch.fx.GraphModule:
-    """A scriptable module whose forward(*args) performs ``op``'s call."""
+_TS_NAMES = {"List": typing.List, "Tuple": typing.Tuple, "Optional": typing.Optional,  # noqa: UP006
+             "Dict": typing.Dict, "Tensor": torch.Tensor, "int": int, "float": float,  # noqa: UP006
+             "bool": bool, "str": str}
+
+
+def returned_type(module: torch.jit.ScriptModule) -> Any:
+    """The Python annotation of what a scripted host call returns (e.g. ``List[Tensor]`` for
+    ``torch.unbind``, where eager returns a tuple): the type its readers must declare."""
+    text = module.forward.schema.returns[0].type.annotation_str
+    try:
+        return eval(text, {"__builtins__": {}}, _TS_NAMES)
+    except (NameError, SyntaxError, TypeError):
+        return None
+
+
+def host_module(op: HostOp, arg_types: dict[int, Any] | None = None) -> torch.fx.GraphModule:
+    """A scriptable module whose forward(*args) performs ``op``'s call.
+
+    ``arg_types`` (value id -> annotation) gives the TorchScript type of inputs that earlier host
+    calls returned; other inputs are annotated from their example values.
+    """
     call = op.call
     if call is None:
         raise ValueError(f"host op {op.fn} carries no call")
+    known = arg_types or {}
     g = torch.fx.Graph()
     root = torch.nn.Module()
-    params = [g.placeholder(f"a{i}", type_expr=ts_type(ex)) for i, ex in enumerate(call.examples)]
+    params = [g.placeholder(f"a{i}", type_expr=known.get(v.id) or ts_type(ex))
+              for i, (v, ex) in enumerate(zip(op.args, call.examples, strict=True))]
     if call.inplace and params:  # the in-place spelling mutates a copy, never a shared value
         params[0] = g.call_method("clone", (params[0],))
 
