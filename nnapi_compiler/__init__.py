@@ -1,6 +1,7 @@
 """nnapi_compiler: compile PyTorch models to Android NNAPI artifacts for stock PyTorch Mobile."""
 
-from .api import CompiledModel, compile, explain
+from .api import compile, explain
+from .compiled import CompiledModel
 from .errors import (
     CaptureError,
     ConversionError,

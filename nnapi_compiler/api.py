@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
 
-from .backend.artifact import build_artifact, quiet_jit
-from .backend.flatten import NnapiSegment
-from .errors import ConversionError, InputError, NnapiRuntimeError
+from .backend.artifact import build_artifact
+from .compiled import CompiledModel
+from .cond import compile_conds
+from .errors import CaptureError, ConversionError
 from .frontend import converters  # noqa: F401 - registers every converter
 from .frontend.capture import FLOPS, Captured, capture
 from .frontend.lower import lower
 from .ir.codes import MIN_RUNTIME_LEVEL, PreferenceCode, parse_target
 from .ir.flat import layout_conversions
-from .ir.model import IOSpec, ModelGraph, Placement
-from .ir.printer import print_program
+from .ir.model import ModelGraph, Placement
 from .ir.program import Program
-from .ir.types import TensorType
 from .ir.verifier import verify
+from .opaque import Opaque, compile_opaque
 from .passes.partition import Partition
 from .passes.pipeline import DEFAULT_PIPELINE, default_pipeline
 from .report import Report
@@ -39,104 +37,6 @@ from .report import Report
 #: it runs on the CPU instead, unless it is the whole model.
 MIN_SEGMENT_OPS = 2
 FALLBACKS = ("cpu", "error")
-
-
-@attrs.define(eq=False)
-class CompiledModel:
-    """A compiled model: call it like the original; ``script_module`` is the artifact."""
-
-    script_module: torch.jit.ScriptModule
-    graph: ModelGraph
-    program: Program  # the optimized mixed program, before partitioning
-    segments: tuple[NnapiSegment, ...]
-    level: int
-    stats: dict[str, Any] = attrs.field(factory=dict)
-    _started: bool = False
-
-    @property
-    def io(self) -> IOSpec:
-        return self.graph.io
-
-    @property
-    def segment(self) -> NnapiSegment:
-        """The NNAPI segment of a model that compiled to exactly one."""
-        nnapi = self.graph.nnapi_segments()
-        if len(nnapi) != 1:
-            raise ValueError(f"the model has {len(nnapi)} NNAPI segments; use .segments")
-        return self.segments[nnapi[0]]
-
-    def check_inputs(self, args: Sequence[Any]) -> None:
-        """Raise InputError for a wrong count, type, dtype, rank or shape (before any NNAPI call)."""
-        io = self.io
-        if len(args) != len(io.input_names):
-            raise InputError(f"expected {len(io.input_names)} inputs "
-                             f"({', '.join(io.input_names)}), got {len(args)}")
-        for name, x, dt, shape, v in zip(io.input_names, args, io.input_dtypes, io.input_shapes,
-                                         self.graph.inputs, strict=True):
-            if not isinstance(x, torch.Tensor):
-                raise InputError(f"input {name!r} must be a tensor, got {type(x).__name__}")
-            if x.dtype != dt:
-                raise InputError(f"input {name!r} must have dtype {dt}, got {x.dtype}")
-            if tuple(x.shape) != tuple(shape):
-                raise InputError(f"input {name!r} must have shape {list(shape)} (the compiled "
-                                 f"example shape), got {list(x.shape)}")
-            q = v.type.quant if isinstance(v.type, TensorType) else None
-            if q is not None and (abs(x.q_scale() - q.scale) > q.scale * 1e-6
-                                  or x.q_zero_point() != q.zero_point):
-                raise InputError(f"input {name!r} must be quantized with scale {q.scale} and "
-                                 f"zero point {q.zero_point}, got {x.q_scale()} and "
-                                 f"{x.q_zero_point()}")
-
-    def _start(self) -> None:
-        """Create the NNAPI compilations; if NNAPI fails, switch to the CPU path (once, warned)."""
-        self._started = True
-        if not self.graph.nnapi_segments():
-            return
-        try:
-            self.script_module.init_nnapi()
-        except (torch.jit.Error, RuntimeError) as e:
-            if not self.stats.get("cpu_fallback"):
-                raise NnapiRuntimeError(f"NNAPI initialization failed: {_short(e)}") from e
-            warnings.warn(f"NNAPI is unavailable ({_short(e)}); running on the CPU instead",
-                          RuntimeWarning, stacklevel=3)
-            self.script_module.use_cpu()
-
-    def __call__(self, *args: Any) -> Any:
-        self.check_inputs(args)
-        if not self._started:
-            self._start()
-        try:
-            return self.script_module(*args)
-        except torch.jit.Error as e:
-            raise NnapiRuntimeError(f"running the compiled model failed: {_short(e)}") from e
-        except RuntimeError as e:
-            raise NnapiRuntimeError(f"NNAPI call failed: {_short(e)}") from e
-
-    def use_cpu(self) -> None:
-        """Run on the CPU path from now on (what an app does after NNAPI fails)."""
-        self._started = True
-        try:
-            self.script_module.use_cpu()
-        except (torch.jit.Error, RuntimeError) as e:
-            raise NnapiRuntimeError(_short(e)) from e
-
-    def save(self, path: str | Path) -> Path:
-        """Write a PyTorch Mobile lite-interpreter file (``.ptl``)."""
-        path = Path(path)
-        for i in self.graph.nnapi_segments():  # a live NNAPI compilation cannot be serialized
-            getattr(self.script_module, f"segment{i}").release()
-        self._started = False
-        quiet_jit(self.script_module._save_for_lite_interpreter, str(path))
-        return path
-
-    def ir(self) -> str:
-        return print_program(self.program)
-
-
-def _short(e: Exception) -> str:
-    lines = [ln for ln in str(e).splitlines() if ln.strip()]
-    tail = [ln for ln in lines if "Error" in ln or "error" in ln]
-    return (tail[-1] if tail else lines[-1] if lines else type(e).__name__).strip()
 
 
 def _level(target: str | int) -> int:
@@ -198,19 +98,37 @@ class Lowered:
     graph: ModelGraph
     level: int
     cpu_only: bool
+    children: tuple[tuple[str, CompiledModel], ...] = ()  # compiled torch.cond branches
+
+
+def _levels(opts: Options) -> tuple[int, bool]:
+    """(the IR's feature level, whether the artifact is CPU-only) for ``opts.target``."""
+    level = _level(opts.target)
+    if level >= MIN_RUNTIME_LEVEL:
+        return level, False
+    warnings.warn(
+        f"target {opts.target!r} is feature level {level}: PyTorch Mobile's NNAPI runtime calls "
+        f"Android 10 (API 29) functions, so this artifact runs entirely on the CPU",
+        UserWarning, stacklevel=4)
+    return MIN_RUNTIME_LEVEL, True  # the IR the CPU kernels run; no NNAPI call is ever made
+
+
+def _child_compiler(opts: Options) -> Any:
+    """compile() for a submodule or a cond branch, with the same options, warnings kept quiet
+    (the parent reports what runs where)."""
+    def child(module: torch.nn.Module, inputs: tuple) -> CompiledModel:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _compile(module.eval(), inputs, opts)
+    return child
 
 
 def lower_and_partition(model: torch.nn.Module, example_inputs: Any, opts: Options) -> Lowered:
     example_inputs = _prepare(model, example_inputs)
-    level = _level(opts.target)
-    cpu_only = level < MIN_RUNTIME_LEVEL
-    if cpu_only:
-        warnings.warn(
-            f"target {opts.target!r} is feature level {level}: PyTorch Mobile's NNAPI runtime calls "
-            f"Android 10 (API 29) functions, so this artifact runs entirely on the CPU",
-            UserWarning, stacklevel=3)
-        level = MIN_RUNTIME_LEVEL  # the IR the CPU kernels run; no NNAPI call is ever made
+    level, cpu_only = _levels(opts)
     cap = capture(model, example_inputs)
+    branches = [(f"cond_branch{i}", cm)
+                for i, cm in enumerate(compile_conds(cap, _child_compiler(opts)))]
     raw, io = lower(cap, level, opts.fallback)
     program = default_pipeline(opts.verify_each_pass, opts.pipeline).run(raw)
     verify(program, check_level=False)
@@ -223,7 +141,7 @@ def lower_and_partition(model: torch.nn.Module, example_inputs: Any, opts: Optio
     for seg in graph.segments:
         if seg.placement is Placement.NNAPI:
             verify(seg.program)
-    return Lowered(cap, program, graph, level, cpu_only)
+    return Lowered(cap, program, graph, level, cpu_only, tuple(branches))
 
 
 def node_flops(cap: Captured, graph: ModelGraph) -> tuple[int, int]:
@@ -258,35 +176,70 @@ def compile(
 
     Shapes are specialized on ``example_inputs``; the artifact checks them at run time. With
     ``fallback="cpu"`` (default) nodes NNAPI cannot run become CPU host code (a warning lists
-    them); ``fallback="error"`` raises UnsupportedError listing every such node instead.
+    them), and a model that cannot be captured at all is scripted with its capturable children
+    compiled; ``fallback="error"`` raises UnsupportedError listing every such node instead.
     ``max_segments`` keeps only the largest NNAPI segments; ``min_segment_ops`` runs smaller
     segments on the CPU; ``cpu_fallback`` embeds the CPU path behind ``use_cpu()``.
     """
-    t0 = time.perf_counter()
     opts = Options(target, fallback, max_segments, min_segment_ops, cpu_fallback, preference,
                    relax_f32_to_f16, pipeline, verify_each_pass)
-    low = lower_and_partition(model, example_inputs, opts)
+    return _compile(model, example_inputs, opts)
+
+
+def _compile(model: torch.nn.Module, example_inputs: Any, opts: Options) -> CompiledModel:
+    t0 = time.perf_counter()
+    try:
+        low = lower_and_partition(model, example_inputs, opts)
+    except CaptureError as e:
+        if opts.fallback != "cpu" or isinstance(model, torch.fx.GraphModule):
+            raise
+        inputs = _prepare(model, example_inputs)
+        level, _ = _levels(opts)
+        return _scripted(compile_opaque(model, inputs, e, _child_compiler(opts)), level, t0)
     graph = low.graph
-    art = build_artifact(graph, preference, relax_f32_to_f16, cpu_fallback or low.cpu_only)
+    fallback = opts.cpu_fallback or low.cpu_only
+    art = build_artifact(graph, opts.preference, opts.relax_f32_to_f16, fallback)
     nnapi = graph.nnapi_segments()
     flat_nnapi = [art.segments[i].flat for i in nnapi]
     weights = {id(w): w for seg in art.segments for w in seg.weights}
     flops, total = node_flops(low.cap, graph)
+    kids = [cm.stats for _, cm in low.children]
     stats = {
         "capture": low.cap.dialect.value,
-        "segments": len(nnapi),
-        "cpu_segments": len(graph.segments) - len(nnapi),
-        "host_ops": len(graph.host_ops()),
-        "nnapi_ops": sum(len(f.operations) for f in flat_nnapi),
+        "segments": len(nnapi) + sum(k["segments"] for k in kids),
+        "cpu_segments": len(graph.segments) - len(nnapi) + sum(k["cpu_segments"] for k in kids),
+        "host_ops": len(graph.host_ops()) + sum(k["host_ops"] for k in kids),
+        "nnapi_ops": sum(len(f.operations) for f in flat_nnapi) + sum(k["nnapi_ops"] for k in kids),
         "nnapi_flops_share": flops / total if total else 1.0,
         "layout_conversions": sum(layout_conversions(f) for f in flat_nnapi),
         "ser_model_bytes": sum(art.segments[i].ser_model.numel() * 4 for i in nnapi),
         "weight_bytes": sum(w.numel() * w.element_size() for w in weights.values()),
-        "cpu_fallback": cpu_fallback or low.cpu_only,
+        "cpu_fallback": fallback,
         "compile_seconds": time.perf_counter() - t0,
     }
     _warn_cpu(graph)
-    return CompiledModel(art.script_module, graph, low.program, art.segments, low.level, stats)
+    return CompiledModel(art.script_module, graph, low.program, art.segments, low.level, stats,
+                         low.children)
+
+
+def _scripted(op: Opaque, level: int, t0: float) -> CompiledModel:
+    """The CompiledModel of a scripted (uncapturable) model, its counts summed over children."""
+    kids = [cm.stats for _, cm in op.children]
+    stats = {
+        "capture": "scripted",
+        "segments": sum(k["segments"] for k in kids),
+        "cpu_segments": sum(k["cpu_segments"] for k in kids),
+        "host_ops": sum(k["host_ops"] for k in kids),
+        "nnapi_ops": sum(k["nnapi_ops"] for k in kids),
+        "layout_conversions": sum(k["layout_conversions"] for k in kids),
+        "cpu_fallback": all(k["cpu_fallback"] for k in kids),
+        "scripted": [(s.path, s.compiled, s.reason) for s in op.log],
+        "compile_seconds": time.perf_counter() - t0,
+    }
+    warnings.warn(f"{len(op.log) - len(op.children)} of {len(op.log)} submodule(s) run as "
+                  "TorchScript on the CPU: the model could not be captured whole",
+                  UserWarning, stacklevel=3)
+    return CompiledModel(op.script_module, None, None, (), level, stats, op.children)
 
 
 def _warn_cpu(graph: ModelGraph) -> None:

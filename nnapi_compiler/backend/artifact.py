@@ -194,11 +194,15 @@ class NnapiCompiledModel(torch.nn.Module):
 '''
 
 
-def wrapper_source(graph: ModelGraph, cpu_twins: bool) -> str:
+def wrapper_source(graph: ModelGraph, cpu_twins: bool, nested: tuple[str, ...] = ()) -> str:
+    """The wrapper class; ``nested`` are paths of host-call modules that hold compiled artifacts
+    of their own (compiled ``torch.cond`` branches), which ``use_cpu``/``init_nnapi`` reach too."""
     nnapi = graph.nnapi_segments()
     use_cpu = ("        self.cpu = True" if cpu_twins or not nnapi else
                '        raise RuntimeError("compiled with cpu_fallback=False: no CPU path")')
-    init = "\n".join(f"        self.segment{i}.init()" for i in nnapi) or "        pass"
+    use_cpu += "".join(f"\n        self.{p}.use_cpu()" for p in nested)
+    init = "\n".join([f"        self.segment{i}.init()" for i in nnapi]
+                     + [f"        self.{p}.init_nnapi()" for p in nested]) or "        pass"
     head = _CLASS.format(use_cpu=use_cpu, init=init)
     return head + textwrap.indent(_Emitter(graph, cpu_twins).forward(), "    ") + "\n"
 
@@ -228,13 +232,17 @@ def build_artifact(graph: ModelGraph,
 
             parts[f"cpu_segment{i}"] = build_cpu_segment(fl)
     returns: dict[int, Any] = {}  # value id -> TorchScript type a host call returned
+    nested: list[str] = []
     for k, op in enumerate(graph.host_ops()):
         scripted = quiet_jit(torch.jit.script, host_module(op, returns))
         returns[op.result.id] = returned_type(scripted)
         parts[f"host{k}"] = scripted
+        module = op.call.module if op.call else None
+        if module is not None and hasattr(module, "use_cpu") and hasattr(module, "init_nnapi"):
+            nested.append(f"host{k}.m")
     consts = {f"c{vid}": t.contiguous() for vid, t in graph.consts.items()}
     cpu_twins = cpu_fallback and bool(graph.nnapi_segments())
-    src = wrapper_source(graph, cpu_twins)
+    src = wrapper_source(graph, cpu_twins, tuple(nested))
     filename = f"<nnapi_compiler-wrapper-{_counter}>"
     linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
     namespace: dict[str, Any] = {}

@@ -105,9 +105,14 @@ def _record_examples(gm: torch.fx.GraphModule, inputs: tuple) -> None:
 
     class Recorder(torch.fx.Interpreter):
         def run_node(self, n: torch.fx.Node) -> Any:
-            with FlopCounterMode(display=False) as flops:
-                out = super().run_node(n)
-            n.meta[FLOPS] = flops.get_total_flops()
+            if isinstance(n.target, torch._ops.HigherOrderOperator):
+                # torch.cond & co.: FlopCounterMode's module tracker breaks on their branches
+                # under no_grad; their branches are compiled (and counted) on their own.
+                out, n.meta[FLOPS] = super().run_node(n), 0
+            else:
+                with FlopCounterMode(display=False) as flops:
+                    out = super().run_node(n)
+                n.meta[FLOPS] = flops.get_total_flops()
             # Clone tensors: a later in-place op must not change what this node produced.
             n.meta[EXAMPLE] = pytree.tree_map(
                 lambda t: t.detach().clone() if isinstance(t, torch.Tensor) else t, out
