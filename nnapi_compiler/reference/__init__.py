@@ -1,4 +1,5 @@
-"""Reference NNAPI kernels (NHWC, torch ops); importing this package registers every kernel."""
+"""Reference NNAPI semantics (NHWC, torch ops), shared by the virtual device, fold-constants and
+the CPU fallback; importing this package registers every kernel."""
 
 from . import (  # noqa: F401  (imported for their @kernel registrations)
     conv,
@@ -11,6 +12,6 @@ from . import (  # noqa: F401  (imported for their @kernel registrations)
     shape,
     slicing,
 )
-from .registry import KERNELS, KernelCall, KernelSpec, Sig, kernel
+from .registry import KERNELS, Bound, In, KernelCall, KernelSpec, Sig, kernel
 
-__all__ = ["KERNELS", "KernelCall", "KernelSpec", "Sig", "kernel"]
+__all__ = ["KERNELS", "Bound", "In", "KernelCall", "KernelSpec", "Sig", "kernel"]
