@@ -146,9 +146,19 @@ def test_wrong_inputs_fail_before_nnapi() -> None:
 
 
 def test_outside_virtual_device_fails_cleanly() -> None:
-    cm = nc.compile(_init(MLP()), (torch.randn(4, 3, 4, 4),))
+    cm = nc.compile(_init(MLP()), (torch.randn(4, 3, 4, 4),), cpu_fallback=False)
     with pytest.raises(nc.NnapiRuntimeError):
         cm(torch.randn(4, 3, 4, 4))
+
+
+def test_without_nnapi_the_cpu_path_matches_eager() -> None:
+    model, x = _init(MLP()).eval(), torch.randn(4, 3, 4, 4)
+    with torch.no_grad():
+        ref = model(x)
+    cm = nc.compile(model, (x,))
+    with nc.virtual_device(available=False), pytest.warns(RuntimeWarning, match="on the CPU"):
+        got = cm(x)
+    assert_close_scaled(got, ref)
 
 
 def test_conv_with_ambiguous_filter_strides_matches_eager() -> None:
