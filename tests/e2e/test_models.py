@@ -169,7 +169,7 @@ def test_conv_with_ambiguous_filter_strides_matches_eager() -> None:
 
 
 def test_damaged_ser_model_header_fails_cleanly() -> None:
-    cm = nc.compile(_init(MLP()), (torch.randn(4, 3, 4, 4),))
+    cm = nc.compile(_init(MLP()), (torch.randn(4, 3, 4, 4),), cpu_fallback=False)
     seg = cm.script_module.segment0
     seg.ser_model[1] = -5  # a negative operand count would crash PyTorch's own loader
     with nc.virtual_device(), pytest.raises(nc.NnapiRuntimeError, match="malformed ser_model"):
