@@ -160,7 +160,16 @@ def _check_tensors(ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tens
 
 
 def read_ser_model(ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tensor] = ()) -> FlatModel:
-    """Parse and bounds-check ``ser_model``; buffer references are resolved against ``weights``.
+    """Parse and bounds-check ``ser_model`` into the model a device receives (see ``read_refs``)."""
+    return read_refs(ser_model, weights)[0]
+
+
+def read_refs(
+    ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tensor] = ()
+) -> tuple[FlatModel, dict[int, BufferRef]]:
+    """The parsed model and, per operand read from a weight buffer, where it is read from.
+
+    Parse and bounds-check ``ser_model``; buffer references are resolved against ``weights``.
 
     Raises SerModelError on anything malformed: a ser_model tensor that is not contiguous int32
     or uint8, non-contiguous weights (the runtime refuses both), truncation, bad version or
@@ -186,6 +195,7 @@ def read_ser_model(ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tens
         dims = cur.take(f"<{ndim}I", f"operand {i} dims")
         operands.append(OperandDesc(code=code, dims=tuple(dims), scale=scale, zero_point=zp))
     values: dict[int, bytes] = {}
+    refs: dict[int, BufferRef] = {}
     for i, (idx, source, length) in enumerate(value_heads):
         if not 0 <= idx < n_operands:
             raise SerModelError(f"value {i} names operand {idx}, but there are {n_operands}")
@@ -205,6 +215,7 @@ def read_ser_model(ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tens
                     f"which has {len(wb)}"
                 )
             values[idx] = wb[off : off + n]
+            refs[idx] = BufferRef(buf, off, n)
         else:
             raise SerModelError(f"value {i} has unknown source type {source}")
     operations = []
@@ -224,10 +235,11 @@ def read_ser_model(ser_model: torch.Tensor | bytes, weights: Sequence[torch.Tens
             raise SerModelError(f"model input/output names operand {k}, but there are {n_operands}")
     if cur.pos != len(data):
         raise SerModelError(f"ser_model has {len(data) - cur.pos} trailing bytes")
-    return FlatModel(
+    model = FlatModel(
         operands=operands,
         values=values,
         operations=operations,
         inputs=list(model_in),
         outputs=list(model_out),
     )
+    return model, refs

@@ -8,13 +8,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-import attrs
-
 from ..errors import VirtualDeviceError
 from ..ir.codes import MAX_LEVEL, OP_SPECS, ResultCode
-from ..ir.flat import FlatModel
 from . import shim
-from .driver import DEVICE_NAME, Driver
+from .device_state import DEVICE_NAME, VirtualDevice
+from .driver import Driver
 from .driver_checks import DriverError
 from .driver_objects import CompilationObject, EventObject, ExecutionObject, ModelObject
 
@@ -28,34 +26,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def api_level(feature_level: int) -> int:
-    """What ``ANeuralNetworksDevice_getFeatureLevel`` reports (operands.tsv, FeatureLevelCode).
-
-    FL1..FL5 are Android API levels 27..31; later levels are the constants 1000006.. .
-    """
-    return 26 + feature_level if feature_level <= 5 else 1_000_000 + feature_level
-
-
-@attrs.define(eq=False)
-class VirtualDevice:
-    """One emulated NNAPI device; the innermost active ``virtual_device()`` answers every call."""
-
-    feature_level: int = 8
-    refuse_ops: frozenset[int] = frozenset()
-    available: bool = True
-    calls: Counter[str] = attrs.field(factory=Counter)  # C function -> calls while innermost
-    errors: list[str] = attrs.field(factory=list)  # every rejected call, oldest first
-    finished_models: list[FlatModel] = attrs.field(factory=list)  # as recorded at Model_finish
-
-    @property
-    def api_level(self) -> int:
-        return api_level(self.feature_level)
-
-    @property
-    def name(self) -> str:
-        return DEVICE_NAME
 
 
 _lock = threading.RLock()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING
 
 import attrs
 
 from ..ir.codes import OP_SPECS, PreferenceCode, ResultCode
 from ..ir.flat import OperationDesc
+from . import interpreter
+from .device_state import DEVICE_NAME, VirtualDevice
 from .driver_checks import (
     DriverError,
     check_device_can_run,
@@ -26,10 +27,6 @@ from .driver_checks import (
 from .driver_exec import ExecutionCalls
 from .driver_objects import CompilationObject, DeviceObject, ModelObject, Registry
 
-if TYPE_CHECKING:
-    from .device import VirtualDevice
-
-DEVICE_NAME = "nnapi-compiler-virtual"
 _NAME = ctypes.create_string_buffer(DEVICE_NAME.encode())
 _VERSION = ctypes.create_string_buffer(b"1.0")
 
@@ -209,13 +206,11 @@ class Driver(ExecutionCalls):
             fail(ResultCode.BAD_DATA, f"an earlier call failed ({m.poisoned})")
 
         def finish(m: ModelObject) -> None:
-            from .interpreter import InterpreterError, validate_model
-
             order = check_graph(m.model, dev.feature_level, m.writers)
             m.model.operations = order
             try:
-                validate_model(m.model, dev.feature_level)
-            except InterpreterError as e:
+                interpreter.validate_model(m.model, dev.feature_level)
+            except interpreter.InterpreterError as e:
                 fail(
                     getattr(e, "result_code", ResultCode.BAD_DATA),
                     f"interpreter rejects the model: {e}",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING
 
 from ..ir.codes import ResultCode
-from . import driver_io
+from . import driver_io, interpreter
+from .device_state import VirtualDevice
 from .driver_checks import (
     DriverError,
     fail,
@@ -16,9 +16,6 @@ from .driver_checks import (
     write_out,
 )
 from .driver_objects import Binding, CompilationObject, EventObject, ExecutionObject, Registry
-
-if TYPE_CHECKING:
-    from .device import VirtualDevice
 
 
 def _check_ready(ex: ExecutionObject) -> None:
@@ -37,8 +34,6 @@ def _check_ready(ex: ExecutionObject) -> None:
 
 def _compute(ex: ExecutionObject, level: int) -> None:
     """Run a ready execution synchronously; outputs are written only if all of them fit."""
-    from .interpreter import InterpreterError, execute
-
     model = ex.compilation.model
     ex.started = True
     ex.result = ResultCode.OP_FAILED
@@ -46,8 +41,8 @@ def _compute(ex: ExecutionObject, level: int) -> None:
         driver_io.read_tensor(b.desc, b.address, b.length, f"input {i}") for i, b in sorted(ex.inputs.items())
     ]
     try:
-        outs = execute(model, args, level)
-    except InterpreterError as e:
+        outs = interpreter.execute(model, args, level)
+    except interpreter.InterpreterError as e:
         fail(getattr(e, "result_code", ResultCode.OP_FAILED), f"interpreter: {e}")
     except Exception as e:  # a kernel bug must surface as OP_FAILED, not escape into C
         fail(ResultCode.OP_FAILED, f"interpreter crashed: {type(e).__name__}: {e}")

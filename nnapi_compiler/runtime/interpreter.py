@@ -1,14 +1,13 @@
 """Reference NNAPI interpreter: validates a FlatModel like a driver would, then runs it on the host.
 
 The virtual NNAPI device records the C API calls PyTorch's runtime makes into a FlatModel and
-calls ``validate_model`` (at finish) and ``execute`` (at compute). Kernels live in ``kernels/``;
+calls ``validate_model`` (at finish) and ``execute`` (at compute). Kernels live in ``reference/``;
 this module owns operand decoding, model-level checks, op scheduling and result checking.
 Relaxed (fp32-as-fp16) models are computed in fp32, which NNAPI allows.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,26 +26,13 @@ from ..ir.codes import (
     type_name,
 )
 from ..ir.flat import FlatModel, OperandDesc
-from .kernels import KERNELS, KernelCall
-from .kernels.common import TORCH_DTYPES
-from .kernels.registry import CheckArgs
+from ..reference import KERNELS, KernelCall
+from ..reference.common import TORCH_DTYPES
+from ..reference.decode import DecodeError
+from ..reference.decode import decode_value as reference_decode
+from ..reference.registry import CheckArgs
 
 __all__ = ["InterpreterError", "decode_value", "execute", "validate_model"]
-
-_SCALAR_FORMATS = {
-    OperandCode.INT32: "<i",
-    OperandCode.UINT32: "<I",
-    OperandCode.FLOAT32: "<f",
-    OperandCode.FLOAT16: "<e",
-    OperandCode.BOOL: "<B",
-}
-# Stored dtype read from the raw bytes (QUANT16_ASYMM is uint16, widened to int32 afterwards).
-_RAW_DTYPES = {
-    **TORCH_DTYPES,
-    OperandCode.TENSOR_QUANT16_ASYMM: torch.int16,
-    OperandCode.TENSOR_BOOL8: torch.uint8,
-}
-
 
 class InterpreterError(NnapiRuntimeError):
     """A model the interpreter refuses (BAD_DATA) or an execution that failed (OP_FAILED)."""
@@ -67,29 +53,11 @@ def _op_name(code: int) -> str:
 
 
 def decode_value(desc: OperandDesc, raw: bytes) -> torch.Tensor | int | float | bool | None:
-    """Turn an operand's raw little-endian bytes into a Python scalar or a typed torch tensor."""
-    if raw == b"":
-        return None
-    code = desc.code
-    if code in _SCALAR_FORMATS:
-        fmt = _SCALAR_FORMATS[OperandCode(code)]
-        if len(raw) != struct.calcsize(fmt):
-            raise _bad(f"{desc.describe()} value has {len(raw)} bytes")
-        value = struct.unpack(fmt, raw)[0]
-        return bool(value) if code == OperandCode.BOOL else value
-    if code not in _RAW_DTYPES:
-        raise _bad(f"cannot decode a value of type {desc.describe()}")
-    size = desc.byte_size()
-    if not desc.dims or size is None:
-        raise _bad(f"constant operand {desc.describe()} must be fully specified")
-    if len(raw) != size:
-        raise _bad(f"{desc.describe()} needs {size} bytes, got {len(raw)}")
-    t = torch.frombuffer(bytearray(raw), dtype=_RAW_DTYPES[code]).reshape(desc.dims)
-    if code == OperandCode.TENSOR_QUANT16_ASYMM:
-        return t.to(torch.int32) & 0xFFFF
-    if code == OperandCode.TENSOR_BOOL8:
-        return t != 0
-    return t
+    """The reference decoding of an operand's raw bytes; a malformed value is BAD_DATA."""
+    try:
+        return reference_decode(desc, raw)
+    except DecodeError as e:
+        raise _bad(str(e)) from None
 
 
 def _check_operand(i: int, d: OperandDesc, level: int) -> None:
@@ -339,7 +307,7 @@ def execute(model: FlatModel, inputs: list[torch.Tensor], feature_level: int) ->
             output_descs=tuple(model.operands[k] for k in op.outputs),
         )
         try:
-            results = KERNELS[op.code].fn(call)
+            results = KERNELS[op.code].run(call)
         except InterpreterError:
             raise
         except Exception as e:  # any kernel failure is an execution failure

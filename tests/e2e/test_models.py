@@ -151,6 +151,16 @@ def test_outside_virtual_device_fails_cleanly() -> None:
         cm(torch.randn(4, 3, 4, 4))
 
 
+def test_without_nnapi_the_cpu_path_matches_eager() -> None:
+    model, x = _init(MLP()).eval(), torch.randn(4, 3, 4, 4)
+    with torch.no_grad():
+        ref = model(x)
+    cm = nc.compile(model, (x,))
+    with nc.virtual_device(available=False), pytest.warns(RuntimeWarning, match="on the CPU"):
+        got = cm(x)
+    assert_close_scaled(got, ref)
+
+
 def test_conv_with_ambiguous_filter_strides_matches_eager() -> None:
     # Cin == 1, batch > 1, output width 1: a permuted filter looks channels_last to torch.
     torch.manual_seed(0)

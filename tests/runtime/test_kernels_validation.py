@@ -229,7 +229,7 @@ def test_torch_converter_padded_avg_pool_follows_nnapi_not_eager() -> None:
 
 
 def test_registry_refuses_duplicate_kernels() -> None:
-    from nnapi_compiler.runtime.kernels import kernel
+    from nnapi_compiler.reference import kernel
 
     def fn(call):
         return []
@@ -269,7 +269,7 @@ def test_float16_conv_is_computed_in_float32_and_rounded() -> None:
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_core_kernels_are_scriptable() -> None:
-    from nnapi_compiler.runtime.kernels import (
+    from nnapi_compiler.reference import (
         conv,
         elementwise,
         fully_connected,

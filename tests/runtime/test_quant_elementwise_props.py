@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from nnapi_compiler.ir.codes import OpCode, OperandCode
 from nnapi_compiler.ir.flat import OperandDesc
-from nnapi_compiler.runtime.kernels import fixedpoint as fp
+from nnapi_compiler.reference import fixedpoint as fp
 
 from .test_quant_conv_props import SEEDS, deq, rand_q, rand_zp, uniform
 from .test_quant_kernels import S8, U8, Q, run

@@ -11,8 +11,8 @@ import torch
 
 from nnapi_compiler.ir.codes import OpCode, OperandCode, ResultCode
 from nnapi_compiler.ir.flat import FlatModel, OperandDesc, OperationDesc, scalar_bytes
+from nnapi_compiler.reference import fixedpoint as fp
 from nnapi_compiler.runtime.interpreter import InterpreterError, execute
-from nnapi_compiler.runtime.kernels import fixedpoint as fp
 
 C = OperandCode
 U8, S8, I32 = C.TENSOR_QUANT8_ASYMM, C.TENSOR_QUANT8_ASYMM_SIGNED, C.TENSOR_INT32

@@ -218,7 +218,7 @@ def _convert_quant_net() -> tuple:
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_quantized_core_kernels_are_scriptable() -> None:
-    from nnapi_compiler.runtime.kernels import fixedpoint, pool, quant_conv, quant_elementwise, reduce, resize
+    from nnapi_compiler.reference import fixedpoint, pool, quant_conv, quant_elementwise, reduce, resize
 
     core = [
         fixedpoint.wrap_int32,

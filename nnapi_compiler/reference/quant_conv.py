@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...ir.codes import OperandCode
+from ..ir.codes import OperandCode
 from .common import from_nhwc, to_nhwc
 from .fixedpoint import activation_range, f32, quantize_multiplier, requantize, wrap_int32
 from .registry import QUANT8_CODES, CheckArgs, KernelCall
@@ -101,55 +101,74 @@ def transpose_conv_acc(
     return full[:, pads[2] : pads[2] + out_h, pads[0] : pads[0] + out_w]
 
 
-def _finish(call: KernelCall, acc: torch.Tensor, fuse_code: int) -> torch.Tensor:
-    """Add the int32 bias and requantize the exact accumulator into the output's type."""
+def requant_params(call: KernelCall, fuse_code: int) -> tuple[int, int, int, int, int, int, int]:
+    """(zp_in, zp_filter, multiplier, shift, zp_out, lo, hi): the static half of a quantized
+    conv / FC, computed on the host from the operand descriptions."""
     x, w, out = call.input_descs[0], call.input_descs[1], call.output_descs[0]
-    bias = call.tensor(2).to(torch.int64)
-    if bias.dim() != 1 or bias.shape[0] != acc.shape[-1]:
-        raise ValueError(f"bias {list(bias.shape)} does not match {acc.shape[-1]} output channels")
-    total = wrap_int32(acc.to(torch.int64) + bias)
     m, shift = quantize_multiplier(conv_multiplier(x.scale, w.scale, out.scale))
     lo, hi = activation_range(fuse_code, out)
-    return requantize(total, m, shift, out.zero_point, lo, hi).to(call.tensor(0).dtype)
+    return x.zero_point, w.zero_point, m, shift, out.zero_point, lo, hi
 
 
-def _centered(t: torch.Tensor, zp: int) -> torch.Tensor:
-    return t.to(torch.float64) - zp
+def finish_acc(
+    acc: torch.Tensor, bias: torch.Tensor, m: int, shift: int, zp_out: int, lo: int, hi: int,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """Add the int32 bias and requantize the exact accumulator into the output's type."""
+    b = bias.to(torch.int64)
+    if b.dim() != 1 or b.shape[0] != acc.shape[-1]:
+        raise ValueError(f"bias {list(b.shape)} does not match {acc.shape[-1]} output channels")
+    total = wrap_int32(acc.to(torch.int64) + b)
+    return requantize(total, m, shift, zp_out, lo, hi).to(dtype)
 
 
 def quant_conv2d(
-    call: KernelCall,
+    x: torch.Tensor,
     filt: torch.Tensor,
+    bias: torch.Tensor,
     pads: list[int],
     strides: list[int],
     dilations: list[int],
     groups: int,
-    fuse_code: int,
+    depthwise: bool,
     nchw: bool,
+    q: tuple[int, int, int, int, int, int, int],
 ) -> torch.Tensor:
-    """CONV_2D / GROUPED_CONV_2D / DEPTHWISE_CONV_2D (filter given as [Cout, kh, kw, Cin/groups])."""
-    x = to_nhwc(call.tensor(0), nchw)
-    xc = _centered(x, call.input_descs[0].zero_point)
-    wc = _centered(filt, call.input_descs[1].zero_point)
+    """CONV_2D / GROUPED_CONV_2D (filter [Cout, kh, kw, Cin/groups]) and DEPTHWISE_CONV_2D
+    (filter [1, kh, kw, Cout], run as a grouped conv); ``q`` from ``requant_params``."""
+    zp_x, zp_w, m, shift, zp_out, lo, hi = q
+    f = filt.permute(3, 1, 2, 0) if depthwise else filt
+    xc = to_nhwc(x, nchw).to(torch.float64) - zp_x
+    wc = f.to(torch.float64) - zp_w
     acc = conv_acc(xc, wc, pads, strides, dilations, groups)
-    return from_nhwc(_finish(call, acc, fuse_code), nchw)
+    return from_nhwc(finish_acc(acc, bias, m, shift, zp_out, lo, hi, x.dtype), nchw)
 
 
 def quant_transpose_conv2d(
-    call: KernelCall, pads: list[int], strides: list[int], fuse_code: int, nchw: bool
+    x: torch.Tensor,
+    filt: torch.Tensor,
+    bias: torch.Tensor,
+    pads: list[int],
+    strides: list[int],
+    nchw: bool,
+    q: tuple[int, int, int, int, int, int, int],
 ) -> torch.Tensor:
-    xc = _centered(to_nhwc(call.tensor(0), nchw), call.input_descs[0].zero_point)
-    wc = _centered(call.tensor(1), call.input_descs[1].zero_point)
+    zp_x, zp_w, m, shift, zp_out, lo, hi = q
+    xc = to_nhwc(x, nchw).to(torch.float64) - zp_x
+    wc = filt.to(torch.float64) - zp_w
     if wc.dim() != 4 or wc.shape[3] != xc.shape[3]:
         raise ValueError(f"filter {list(wc.shape)} does not match {xc.shape[3]} input channels")
-    return from_nhwc(_finish(call, transpose_conv_acc(xc, wc, pads, strides), fuse_code), nchw)
+    acc = transpose_conv_acc(xc, wc, pads, strides)
+    return from_nhwc(finish_acc(acc, bias, m, shift, zp_out, lo, hi, x.dtype), nchw)
 
 
-def quant_fully_connected(call: KernelCall, fuse_code: int) -> torch.Tensor:
-    x, w = call.tensor(0), call.tensor(1)
+def quant_fully_connected(
+    x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, q: tuple[int, int, int, int, int, int, int]
+) -> torch.Tensor:
+    zp_x, zp_w, m, shift, zp_out, lo, hi = q
     if w.dim() != 2 or w.shape[1] == 0 or x.numel() % w.shape[1] != 0:
         raise ValueError(f"input {list(x.shape)} does not fit weights {list(w.shape)}")
     _check_terms(w.shape[1])
-    xc = _centered(x.reshape(-1, w.shape[1]), call.input_descs[0].zero_point)
-    wc = _centered(w, call.input_descs[1].zero_point)
-    return _finish(call, xc @ wc.T, fuse_code)
+    xc = x.reshape(-1, w.shape[1]).to(torch.float64) - zp_x
+    wc = w.to(torch.float64) - zp_w
+    return finish_acc(xc @ wc.T, bias, m, shift, zp_out, lo, hi, x.dtype)

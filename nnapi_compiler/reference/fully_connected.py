@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...ir.codes import OpCode
+from ..ir.codes import OpCode
 from .common import fuse
-from .quant_conv import check_conv_quant, quant_fully_connected
-from .registry import FLOAT_TYPES, QUANT8_TYPES, KernelCall, kernel
+from .quant_conv import check_conv_quant, quant_fully_connected, requant_params
+from .registry import FLOAT_TYPES, QUANT8_TYPES, Bound, In, KernelCall, bound, kernel
 
 
 def fully_connected(
@@ -34,7 +34,7 @@ def fully_connected(
     types=FLOAT_TYPES | QUANT8_TYPES,
     check=check_conv_quant,
 )
-def _fully_connected(call: KernelCall) -> list[torch.Tensor]:
+def _fully_connected(call: KernelCall) -> Bound:
     if call.quantized:
-        return [quant_fully_connected(call, call.int(3))]
-    return [fully_connected(call.tensor(0), call.tensor(1), call.tensor(2), call.int(3))]
+        return bound(quant_fully_connected, In(0), In(1), In(2), requant_params(call, call.int(3)))
+    return bound(fully_connected, In(0), In(1), In(2), call.int(3))

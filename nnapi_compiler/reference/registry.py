@@ -1,5 +1,10 @@
 """Kernel registry: which function runs each NNAPI op, and the operand signatures it accepts.
 
+A registered kernel is a *binder*: Python that reads an op's hyper-parameters (scalars, constant
+shape vectors, operand descriptions, input shapes), validates them and returns a ``Bound`` call of
+one scriptable function. The interpreter runs that call at once; the CPU fallback binds at build
+time and emits the same call into TorchScript, so both run one implementation of the arithmetic.
+
 The interpreter validates a model against these declarations (input count, scalar types, feature
 level of optional trailing inputs, supported tensor types) before running anything, so a kernel
 only sees well-formed calls and a malformed model is refused with BAD_DATA instead of crashing.
@@ -21,8 +26,8 @@ from typing import Any
 import attrs
 import torch
 
-from ...ir.codes import OpCode, OperandCode
-from ...ir.flat import OperandDesc
+from ..ir.codes import OpCode, OperandCode
+from ..ir.flat import OperandDesc
 
 FLOAT_TYPES = frozenset({"FLOAT32", "FLOAT16"})
 QUANT8_TYPES = frozenset({"QUANT8_ASYMM", "QUANT8_ASYMM_SIGNED"})
@@ -104,6 +109,42 @@ class KernelCall:
 
 
 @attrs.frozen
+class In:
+    """A reference to the op's input operand ``index``, a tensor only known at run time."""
+
+    index: int
+
+
+@attrs.frozen
+class Bound:
+    """One call of a scriptable kernel function: ``args`` are ``In`` references (or a list of
+    them, for a variadic op) or static values (int, float, bool, str, torch.dtype, or lists /
+    tuples of them). ``multi``: ``fn`` returns a
+    list of tensors (SPLIT) instead of one tensor."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    multi: bool = False
+
+    def run(self, inputs: Sequence[Any]) -> list[torch.Tensor]:
+        """Call ``fn`` with the referenced inputs filled in."""
+        result = self.fn(*(_fill(a, inputs) for a in self.args))
+        return list(result) if self.multi else [result]
+
+
+def _fill(arg: Any, inputs: Sequence[Any]) -> Any:
+    if isinstance(arg, In):
+        return inputs[arg.index]
+    if isinstance(arg, list) and any(isinstance(a, In) for a in arg):
+        return [_fill(a, inputs) for a in arg]
+    return arg
+
+
+def bound(fn: Callable[..., Any], *args: Any) -> Bound:
+    return Bound(fn, args)
+
+
+@attrs.frozen
 class CheckArgs:
     """What a static check sees at validation time: the op, its operand descriptions, the values
     of constant scalar inputs (None for tensors and runtime inputs) and the device's level."""
@@ -115,7 +156,7 @@ class CheckArgs:
     level: int
 
 
-Kernel = Callable[[KernelCall], list[torch.Tensor]]
+Kernel = Callable[[KernelCall], Bound]
 #: Static check run by validate_model; returns an error text or None.
 StaticCheck = Callable[[CheckArgs], "str | None"]
 
@@ -130,6 +171,10 @@ class KernelSpec:
     rank: tuple[int, int]  # allowed rank range of input 0 when known
     check: StaticCheck | None
     keeps_quant: bool  # quantized outputs must carry input 0's scale and zero point
+
+    def run(self, call: KernelCall) -> list[torch.Tensor]:
+        """Bind ``call`` and run it (the interpreter's and constant folding's path)."""
+        return self.fn(call).run(call.inputs)
 
     def match(self, descs: Sequence[OperandDesc], level: int) -> tuple[str | None, int | None]:
         """(matching pattern usable at ``level``, None) or (None, lowest level that would

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from ...ir.codes import OpCode
+from ..ir.codes import OpCode
 from .common import norm_axis, scalar_shape
-from .quant_elementwise import check_mandated, quant_softmax
-from .registry import FLOAT_TYPES, MOVE_TYPES, QUANT8_TYPES, KernelCall, Sig, kernel
+from .quant_elementwise import bind_quant_softmax, check_mandated
+from .registry import FLOAT_TYPES, MOVE_TYPES, QUANT8_TYPES, Bound, In, KernelCall, Sig, bound, kernel
 
 
 def _axes(x: torch.Tensor, axes: list[int]) -> list[int]:
@@ -63,15 +63,15 @@ def quant_mean(x: torch.Tensor, axes: list[int], keep_dims: bool) -> torch.Tenso
 
 
 @kernel(OpCode.MEAN, inputs=["TIi"], types=FLOAT_TYPES | QUANT8_TYPES, keeps_quant=True)
-def _mean(call: KernelCall) -> list[torch.Tensor]:
+def _mean(call: KernelCall) -> Bound:
     if call.quantized:
-        return [quant_mean(call.tensor(0), call.ints(1), call.int(2) > 0)]
-    return [reduce(OpCode(call.op).name.lower(), call.tensor(0), call.ints(1), call.int(2) > 0)]
+        return bound(quant_mean, In(0), call.ints(1), call.int(2) > 0)
+    return bound(reduce, OpCode(call.op).name.lower(), In(0), call.ints(1), call.int(2) > 0)
 
 
 @kernel(OpCode.REDUCE_SUM, OpCode.REDUCE_PROD, inputs=["TIb"])
-def _reduce_arith(call: KernelCall) -> list[torch.Tensor]:
-    return [reduce(OpCode(call.op).name.lower(), call.tensor(0), call.ints(1), call.flag(2))]
+def _reduce_arith(call: KernelCall) -> Bound:
+    return bound(reduce, OpCode(call.op).name.lower(), In(0), call.ints(1), call.flag(2))
 
 
 @kernel(
@@ -81,8 +81,8 @@ def _reduce_arith(call: KernelCall) -> list[torch.Tensor]:
     types=FLOAT_TYPES | QUANT8_TYPES,
     keeps_quant=True,
 )
-def _reduce_select(call: KernelCall) -> list[torch.Tensor]:
-    return [reduce(OpCode(call.op).name.lower(), call.tensor(0), call.ints(1), call.flag(2))]
+def _reduce_select(call: KernelCall) -> Bound:
+    return bound(reduce, OpCode(call.op).name.lower(), In(0), call.ints(1), call.flag(2))
 
 
 def softmax(x: torch.Tensor, beta: float, axis: int) -> torch.Tensor:
@@ -107,19 +107,19 @@ def log_softmax(x: torch.Tensor, beta: float, axis: int) -> torch.Tensor:
     types=FLOAT_TYPES | QUANT8_TYPES,
     check=check_mandated,
 )
-def _softmax(call: KernelCall) -> list[torch.Tensor]:
+def _softmax(call: KernelCall) -> Bound:
     beta = call.float(1)
     if not beta > 0:
         raise ValueError(f"beta must be positive, got {beta}")
     axis = call.int(2) if len(call.inputs) > 2 else -1
     if call.quantized:
-        return [quant_softmax(call, beta, norm_axis(axis, call.tensor(0).dim()))]
-    return [softmax(call.tensor(0), beta, axis)]
+        return bind_quant_softmax(call, beta, norm_axis(axis, call.tensor(0).dim()))
+    return bound(softmax, In(0), beta, axis)
 
 
 @kernel(OpCode.LOG_SOFTMAX, inputs=["Tfi"], rank=(1, 64))
-def _log_softmax(call: KernelCall) -> list[torch.Tensor]:
-    return [log_softmax(call.tensor(0), call.float(1), call.int(2))]
+def _log_softmax(call: KernelCall) -> Bound:
+    return bound(log_softmax, In(0), call.float(1), call.int(2))
 
 
 def arg_min_max(x: torch.Tensor, axis: int, is_max: bool) -> torch.Tensor:
@@ -133,5 +133,5 @@ def arg_min_max(x: torch.Tensor, axis: int, is_max: bool) -> torch.Tensor:
 
 
 @kernel(OpCode.ARGMAX, OpCode.ARGMIN, inputs=["Ti"], types=MOVE_TYPES, rank=(1, 64))
-def _arg_min_max(call: KernelCall) -> list[torch.Tensor]:
-    return [arg_min_max(call.tensor(0), call.int(1), call.op == OpCode.ARGMAX)]
+def _arg_min_max(call: KernelCall) -> Bound:
+    return bound(arg_min_max, In(0), call.int(1), call.op == OpCode.ARGMAX)

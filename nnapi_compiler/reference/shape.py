@@ -12,10 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...ir.codes import OpCode, OperandCode
-from ...ir.flat import OperandDesc
+from ..ir.codes import OpCode, OperandCode
 from .common import check_rank, from_nhwc, norm_axis, round_half_away, scalar_shape, to_nhwc
-from .registry import MOVE_TYPES, CheckArgs, KernelCall, Sig, kernel
+from .registry import MOVE_TYPES, Bound, CheckArgs, In, KernelCall, Sig, bound, kernel
 
 _QUANT_RANGES = {
     OperandCode.TENSOR_QUANT8_ASYMM: (0, 255),
@@ -39,22 +38,31 @@ def reshape(x: torch.Tensor, shape: list[int]) -> torch.Tensor:
 
 
 @kernel(OpCode.RESHAPE, inputs=["TI"], types=MOVE_TYPES, keeps_quant=True)
-def _reshape(call: KernelCall) -> list[torch.Tensor]:
-    return [reshape(call.tensor(0), call.ints(1))]
+def _reshape(call: KernelCall) -> Bound:
+    return bound(reshape, In(0), call.ints(1))
+
+
+def transpose(x: torch.Tensor, perm: list[int]) -> torch.Tensor:
+    return x.permute(perm).contiguous()
+
+
+def reshape_to(x: torch.Tensor, shape: list[int]) -> torch.Tensor:
+    """Reshape to a shape resolved at bind time; a scalar result gets NNAPI's shape [1]."""
+    return scalar_shape(x.reshape(shape))
 
 
 @kernel(OpCode.TRANSPOSE, inputs=["TI"], types=MOVE_TYPES, optional=[1], keeps_quant=True)
-def _transpose(call: KernelCall) -> list[torch.Tensor]:
+def _transpose(call: KernelCall) -> Bound:
     x = call.tensor(0)
     perm_t = call.opt_tensor(1)
     perm = list(range(x.dim() - 1, -1, -1)) if perm_t is None else call.ints(1)
     if sorted(perm) != list(range(x.dim())):
         raise ValueError(f"perm {perm} is not a permutation of {x.dim()} dims")
-    return [x.permute(perm).contiguous()]
+    return bound(transpose, In(0), perm)
 
 
 @kernel(OpCode.SQUEEZE, inputs=["TI"], types=MOVE_TYPES, optional=[1], keeps_quant=True)
-def _squeeze(call: KernelCall) -> list[torch.Tensor]:
+def _squeeze(call: KernelCall) -> Bound:
     x = call.tensor(0)
     axes = [] if call.opt_tensor(1) is None else call.ints(1)
     if not axes:
@@ -64,27 +72,47 @@ def _squeeze(call: KernelCall) -> list[torch.Tensor]:
         if any(x.shape[a] != 1 for a in drop):
             raise ValueError(f"cannot squeeze axes {axes} of shape {list(x.shape)}")
     keep = [d for i, d in enumerate(x.shape) if i not in drop]
-    return [scalar_shape(x.reshape(keep))]
+    return bound(reshape_to, In(0), keep)
 
 
 @kernel(OpCode.EXPAND_DIMS, inputs=["Ti"], types=MOVE_TYPES, rank=(1, 64), keeps_quant=True)
-def _expand_dims(call: KernelCall) -> list[torch.Tensor]:
-    x = call.tensor(0)
-    return [x.unsqueeze(norm_axis(call.int(1), x.dim() + 1))]
+def _expand_dims(call: KernelCall) -> Bound:
+    return bound(unsqueeze, In(0), norm_axis(call.int(1), call.tensor(0).dim() + 1))
 
 
-def requantize_concat(q: torch.Tensor, src: OperandDesc, dst: OperandDesc) -> torch.Tensor:
+def unsqueeze(x: torch.Tensor, axis: int) -> torch.Tensor:
+    return x.unsqueeze(axis)
+
+
+def requantize_concat(
+    q: torch.Tensor, src_scale: float, src_zp: int, dst_scale: float, dst_zp: int, lo: int, hi: int
+) -> torch.Tensor:
     """TFLite ConcatenationWithScaling, in float32: round(q*s + bias) + zp_out, clamped."""
-    if (src.scale, src.zero_point) == (dst.scale, dst.zero_point):
+    if src_scale == dst_scale and src_zp == dst_zp:
         return q
-    scale = torch.tensor(src.scale, dtype=torch.float32) * (
-        1.0 / torch.tensor(dst.scale, dtype=torch.float32)
-    )
-    bias = -src.zero_point * scale
+    dst = torch.tensor(dst_scale, dtype=torch.float32)
+    scale = torch.tensor(src_scale, dtype=torch.float32) * (1.0 / dst)
+    bias = -src_zp * scale
     v = q.float() * scale + bias
     rounded = round_half_away(v)
-    lo, hi = _QUANT_RANGES[OperandCode(dst.code)]
-    return torch.clamp(rounded + dst.zero_point, lo, hi).to(q.dtype)
+    return torch.clamp(rounded + dst_zp, lo, hi).to(q.dtype)
+
+
+def concatenation(
+    parts: list[torch.Tensor],
+    axis: int,
+    src_scales: list[float],
+    src_zps: list[int],
+    dst: tuple[float, int, int, int],
+) -> torch.Tensor:
+    """torch.cat along ``axis``; with quantized operands (``src_scales`` not empty) each part is
+    first requantized from its (scale, zero point) to ``dst`` = (scale, zero point, lo, hi)."""
+    if len(src_scales) > 0:
+        parts = [
+            requantize_concat(p, src_scales[i], src_zps[i], dst[0], dst[1], dst[2], dst[3])
+            for i, p in enumerate(parts)
+        ]
+    return torch.cat(parts, dim=axis)
 
 
 def _concat_params(args: CheckArgs) -> str | None:
@@ -98,16 +126,21 @@ def _concat_params(args: CheckArgs) -> str | None:
 
 
 @kernel(OpCode.CONCATENATION, inputs=["T+i"], types=MOVE_TYPES, check=_concat_params)
-def _concatenation(call: KernelCall) -> list[torch.Tensor]:
+def _concatenation(call: KernelCall) -> Bound:
     n = len(call.inputs) - 1
     axis = call.int(n)
-    parts = [call.tensor(i) for i in range(n)]
-    if not 0 <= axis < parts[0].dim():
-        raise ValueError(f"axis {axis} must be in [0, {parts[0].dim()})")
+    rank = call.tensor(0).dim()
+    if not 0 <= axis < rank:
+        raise ValueError(f"axis {axis} must be in [0, {rank})")
     out = call.output_descs[0]
+    scales: list[float] = []
+    zps: list[int] = []
+    dst = (0.0, 0, 0, 0)
     if out.code in _QUANT_RANGES:
-        parts = [requantize_concat(p, call.input_descs[i], out) for i, p in enumerate(parts)]
-    return [torch.cat(parts, dim=axis)]
+        scales = [call.input_descs[i].scale for i in range(n)]
+        zps = [call.input_descs[i].zero_point for i in range(n)]
+        dst = (out.scale, out.zero_point, *_QUANT_RANGES[OperandCode(out.code)])
+    return bound(concatenation, [In(i) for i in range(n)], axis, scales, zps, dst)
 
 
 def pad(x: torch.Tensor, paddings: list[int], value: float) -> torch.Tensor:
@@ -121,30 +154,34 @@ def pad(x: torch.Tensor, paddings: list[int], value: float) -> torch.Tensor:
 
 
 @kernel(OpCode.PAD, inputs=["TI"], types=MOVE_TYPES, keeps_quant=True)
-def _pad(call: KernelCall) -> list[torch.Tensor]:
+def _pad(call: KernelCall) -> Bound:
     desc = call.input_descs[0]
     value = float(desc.zero_point) if desc.code in _QUANT_RANGES else 0.0
-    return [pad(call.tensor(0), call.ints(1), value)]
+    return bound(pad, In(0), call.ints(1), value)
 
 
 @kernel(OpCode.PAD_V2, inputs=["TIv"], types=MOVE_TYPES, keeps_quant=True)
-def _pad_v2(call: KernelCall) -> list[torch.Tensor]:
+def _pad_v2(call: KernelCall) -> Bound:
     x = call.tensor(0)
     value = call.inputs[2]
     if not x.is_floating_point():
         info = torch.iinfo(x.dtype)
         if not info.min <= int(value) <= info.max:
             raise ValueError(f"pad value {value} does not fit {x.dtype}")
-    return [pad(x, call.ints(1), float(value))]
+    return bound(pad, In(0), call.ints(1), float(value))
 
 
 @kernel(OpCode.TILE, inputs=["TI"], types=MOVE_TYPES, rank=(1, 64), keeps_quant=True)
-def _tile(call: KernelCall) -> list[torch.Tensor]:
+def _tile(call: KernelCall) -> Bound:
     x = call.tensor(0)
     multiples = call.ints(1)
     if len(multiples) != x.dim() or min(multiples) < 1:
         raise ValueError(f"multiples {multiples} do not fit shape {list(x.shape)}")
-    return [x.repeat(multiples)]
+    return bound(tile, In(0), multiples)
+
+
+def tile(x: torch.Tensor, multiples: list[int]) -> torch.Tensor:
+    return x.repeat(multiples)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int, axis: int) -> torch.Tensor:
@@ -159,8 +196,8 @@ def channel_shuffle(x: torch.Tensor, groups: int, axis: int) -> torch.Tensor:
 
 
 @kernel(OpCode.CHANNEL_SHUFFLE, inputs=["Tii"], types=MOVE_TYPES, keeps_quant=True)
-def _channel_shuffle(call: KernelCall) -> list[torch.Tensor]:
-    return [channel_shuffle(call.tensor(0), call.int(1), call.int(2))]
+def _channel_shuffle(call: KernelCall) -> Bound:
+    return bound(channel_shuffle, In(0), call.int(1), call.int(2))
 
 
 def depth_to_space(x: torch.Tensor, bs: int, nchw: bool) -> torch.Tensor:
@@ -189,10 +226,10 @@ _BLOCK_SIG = Sig("Ti", 1, (("b", 3),))
 
 
 @kernel(OpCode.DEPTH_TO_SPACE, inputs=[_BLOCK_SIG], types=MOVE_TYPES, rank=(4, 4), keeps_quant=True)
-def _depth_to_space(call: KernelCall) -> list[torch.Tensor]:
-    return [depth_to_space(call.tensor(0), call.int(1), call.flag(2))]
+def _depth_to_space(call: KernelCall) -> Bound:
+    return bound(depth_to_space, In(0), call.int(1), call.flag(2))
 
 
 @kernel(OpCode.SPACE_TO_DEPTH, inputs=[_BLOCK_SIG], types=MOVE_TYPES, rank=(4, 4), keeps_quant=True)
-def _space_to_depth(call: KernelCall) -> list[torch.Tensor]:
-    return [space_to_depth(call.tensor(0), call.int(1), call.flag(2))]
+def _space_to_depth(call: KernelCall) -> Bound:
+    return bound(space_to_depth, In(0), call.int(1), call.flag(2))

@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...ir.codes import OpCode
+from ..ir.codes import OpCode
 from .common import check_rank, from_nchw, fuse, implicit_padding, to_nchw
 from .fixedpoint import activation_range
-from .registry import FLOAT_TYPES, QUANT8_TYPES, KernelCall, Sig, kernel
+from .registry import FLOAT_TYPES, QUANT8_TYPES, Bound, In, KernelCall, Sig, bound, kernel
 
 AVG = 0
 MAX = 1
@@ -120,7 +120,7 @@ _KIND = {OpCode.AVERAGE_POOL_2D: AVG, OpCode.MAX_POOL_2D: MAX, OpCode.L2_POOL_2D
     types=FLOAT_TYPES | QUANT8_TYPES,
     keeps_quant=True,
 )
-def _pool(call: KernelCall) -> list[torch.Tensor]:
+def _pool(call: KernelCall) -> Bound:
     x = call.tensor(0)
     if len(call.inputs) >= 10:
         pads = [call.int(1), call.int(2), call.int(3), call.int(4)]
@@ -138,5 +138,5 @@ def _pool(call: KernelCall) -> list[torch.Tensor]:
         pads = [left, right, top, bottom]
     if call.quantized:
         lo, hi = activation_range(fuse_code, call.output_descs[0])
-        return [quant_pool2d_nhwc(x, _KIND[call.op], pads, strides, filter_wh, lo, hi, nchw)]
-    return [pool2d_nhwc(x, _KIND[call.op], pads, strides, filter_wh, fuse_code, nchw)]
+        return bound(quant_pool2d_nhwc, In(0), _KIND[call.op], pads, strides, filter_wh, lo, hi, nchw)
+    return bound(pool2d_nhwc, In(0), _KIND[call.op], pads, strides, filter_wh, fuse_code, nchw)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ...ir.codes import OperandCode
+from ..ir.codes import OperandCode
 
 TORCH_DTYPES: dict[int, torch.dtype] = {
     OperandCode.TENSOR_FLOAT32: torch.float32,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from ...ir.codes import QUANT_RANGE, OpCode
-from ...ir.flat import OperandDesc
+from ..ir.codes import QUANT_RANGE, OpCode
+from ..ir.flat import OperandDesc
 from .common import TORCH_DTYPES, round_half_away
-from .registry import FLOAT_TYPES, KernelCall, kernel
+from .registry import FLOAT_TYPES, Bound, In, KernelCall, bound, kernel
 
 _ANY_RANK = (1, 64)
 
@@ -34,17 +34,17 @@ def _quant_params(desc: OperandDesc) -> tuple[float, int, int, int, torch.dtype]
 
 
 @kernel(OpCode.QUANTIZE, inputs=["T"], rank=_ANY_RANK)
-def _quantize(call: KernelCall) -> list[torch.Tensor]:
+def _quantize(call: KernelCall) -> Bound:
     scale, zp, lo, hi, dtype = _quant_params(call.output_descs[0])
     if not scale > 0:
         raise ValueError(f"output scale must be positive, got {scale}")
-    return [quantize(call.tensor(0), scale, zp, lo, hi, dtype)]
+    return bound(quantize, In(0), scale, zp, lo, hi, dtype)
 
 
 @kernel(OpCode.DEQUANTIZE, inputs=["T"], types={"QUANT8_ASYMM", "QUANT8_ASYMM_SIGNED", "QUANT8_SYMM"})
-def _dequantize(call: KernelCall) -> list[torch.Tensor]:
+def _dequantize(call: KernelCall) -> Bound:
     desc = call.input_descs[0]
-    return [dequantize(call.tensor(0), desc.scale, desc.zero_point)]
+    return bound(dequantize, In(0), desc.scale, desc.zero_point)
 
 
 def cast(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -71,5 +71,5 @@ def cast(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         "BOOL8",
     },
 )
-def _cast(call: KernelCall) -> list[torch.Tensor]:
-    return [cast(call.tensor(0), TORCH_DTYPES[call.output_descs[0].code])]
+def _cast(call: KernelCall) -> Bound:
+    return bound(cast, In(0), TORCH_DTYPES[call.output_descs[0].code])

@@ -14,8 +14,8 @@ import struct
 
 import torch
 
-from ...ir.codes import QUANT_RANGE
-from ...ir.flat import OperandDesc
+from ..ir.codes import QUANT_RANGE
+from ..ir.flat import OperandDesc
 from .common import TORCH_DTYPES, round_half_away
 
 INT32_MIN = -(1 << 31)
@@ -131,14 +131,22 @@ def activation_range(fuse_code: int, desc: OperandDesc) -> tuple[int, int]:
     raise ValueError(f"unknown fuse code {fuse_code}")
 
 
-def dequantize_exact(q: torch.Tensor, desc: OperandDesc) -> torch.Tensor:
-    """(q - zp) * scale in float64: exact for 8-bit values and a float32 scale."""
-    return (q.to(torch.float64) - desc.zero_point) * f32(desc.scale)
+def dequantize_exact(q: torch.Tensor, zero_point: int, scale: float) -> torch.Tensor:
+    """(q - zp) * scale in float64: exact for 8-bit values and a float32 ``scale`` (see f32)."""
+    return (q.to(torch.float64) - zero_point) * scale
 
 
-def quantize_real(y: torch.Tensor, desc: OperandDesc) -> torch.Tensor:
-    """clamp(zp + round_half_away(y / scale)) in ``desc``'s type; y is float64 (the float path of
-    the "dequantize, compute, requantize" kernels, within half a quantum before clamping)."""
+def quantize_real(
+    y: torch.Tensor, zero_point: int, scale: float, lo: int, hi: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """clamp(zp + round_half_away(y / scale), lo, hi) as ``dtype``; y is float64 (the float path
+    of the "dequantize, compute, requantize" kernels, within half a quantum before clamping);
+    ``scale`` is a float32 value (see f32)."""
+    q = round_half_away(y.to(torch.float64) / scale) + zero_point
+    return torch.clamp(q, lo, hi).to(dtype)
+
+
+def quant_params(desc: OperandDesc) -> tuple[int, float, int, int, torch.dtype]:
+    """(zero point, float32 scale, lo, hi, stored dtype) of a quantized operand."""
     lo, hi = quant_range(desc)
-    q = round_half_away(y.to(torch.float64) / f32(desc.scale)) + desc.zero_point
-    return torch.clamp(q, lo, hi).to(TORCH_DTYPES[desc.code])
+    return desc.zero_point, f32(desc.scale), lo, hi, TORCH_DTYPES[desc.code]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...ir.codes import OpCode, OperandCode
+from ..ir.codes import OpCode, OperandCode
 from .common import (
     check_rank,
     from_nchw,
@@ -21,8 +21,8 @@ from .common import (
     to_nchw,
     transpose_conv_padding,
 )
-from .quant_conv import check_conv_quant, quant_conv2d, quant_transpose_conv2d
-from .registry import FLOAT_TYPES, QUANT8_TYPES, KernelCall, Sig, kernel
+from .quant_conv import check_conv_quant, quant_conv2d, quant_transpose_conv2d, requant_params
+from .registry import FLOAT_TYPES, QUANT8_TYPES, Bound, In, KernelCall, Sig, bound, kernel
 
 _LAYOUT_DILATION = (("b", 3), ("ii", 3))
 _TYPES = FLOAT_TYPES | QUANT8_TYPES
@@ -59,6 +59,40 @@ def conv2d_nhwc(
         groups=groups,
     )
     return from_nchw(fuse(y, fuse_code), nchw)
+
+
+def conv2d_nnapi(
+    x: torch.Tensor,
+    filt: torch.Tensor,
+    bias: torch.Tensor,
+    pads: list[int],
+    strides: list[int],
+    dilations: list[int],
+    groups: int,
+    depthwise: bool,
+    fuse_code: int,
+    nchw: bool,
+) -> torch.Tensor:
+    """Float CONV_2D / GROUPED_CONV_2D (filter [Cout, kh, kw, Cin/groups]) and DEPTHWISE_CONV_2D
+    (filter [1, kh, kw, Cout]) on the NNAPI filter layout."""
+    weight = filt.permute(3, 0, 1, 2) if depthwise else filt.permute(0, 3, 1, 2)
+    return conv2d_nhwc(x, weight, bias, pads, strides, dilations, groups, fuse_code, nchw)
+
+
+def _bind_conv(
+    call: KernelCall,
+    pads: list[int],
+    strides: list[int],
+    dilations: list[int],
+    groups: int,
+    depthwise: bool,
+    fuse_code: int,
+    nchw: bool,
+) -> Bound:
+    geometry = (pads, strides, dilations, groups, depthwise)
+    if call.quantized:
+        return bound(quant_conv2d, In(0), In(1), In(2), *geometry, nchw, requant_params(call, fuse_code))
+    return bound(conv2d_nnapi, In(0), In(1), In(2), *geometry, fuse_code, nchw)
 
 
 def _spatial(call: KernelCall, nchw: bool) -> tuple[int, int]:
@@ -111,12 +145,9 @@ def _is_explicit(call: KernelCall, at: int, min_count: int) -> bool:
     types=_TYPES,
     check=check_conv_quant,
 )
-def _conv_2d(call: KernelCall) -> list[torch.Tensor]:
+def _conv_2d(call: KernelCall) -> Bound:
     pads, strides, dil, _, fuse_code, nchw = _conv_args(call, _is_explicit(call, 7, 10), 0)
-    if call.quantized:
-        return [quant_conv2d(call, call.tensor(1), pads, strides, dil, 1, fuse_code, nchw)]
-    weight = call.tensor(1).permute(0, 3, 1, 2)  # OHWI -> OIHW
-    return [conv2d_nhwc(call.tensor(0), weight, call.tensor(2), pads, strides, dil, 1, fuse_code, nchw)]
+    return _bind_conv(call, pads, strides, dil, 1, False, fuse_code, nchw)
 
 
 @kernel(
@@ -126,7 +157,7 @@ def _conv_2d(call: KernelCall) -> list[torch.Tensor]:
     types=_TYPES,
     check=check_conv_quant,
 )
-def _depthwise_conv_2d(call: KernelCall) -> list[torch.Tensor]:
+def _depthwise_conv_2d(call: KernelCall) -> Bound:
     pads, strides, dil, mult, fuse_code, nchw = _conv_args(call, _is_explicit(call, 8, 11), 1)
     x, f = call.tensor(0), call.tensor(1)
     check_rank(x, 4, "input")
@@ -135,10 +166,7 @@ def _depthwise_conv_2d(call: KernelCall) -> list[torch.Tensor]:
         raise ValueError(
             f"depthwise filter {list(f.shape)} does not match {c_in} input channels x multiplier {mult}"
         )
-    if call.quantized:  # as grouped conv: Cin groups, filter [Cout, kh, kw, 1]
-        return [quant_conv2d(call, f.permute(3, 1, 2, 0), pads, strides, dil, c_in, fuse_code, nchw)]
-    weight = f.permute(3, 0, 1, 2)  # [1,kh,kw,Cout] -> [Cout,1,kh,kw]
-    return [conv2d_nhwc(x, weight, call.tensor(2), pads, strides, dil, c_in, fuse_code, nchw)]
+    return _bind_conv(call, pads, strides, dil, c_in, True, fuse_code, nchw)  # Cin groups
 
 
 @kernel(
@@ -148,15 +176,12 @@ def _depthwise_conv_2d(call: KernelCall) -> list[torch.Tensor]:
     types=_TYPES,
     check=check_conv_quant,
 )
-def _grouped_conv_2d(call: KernelCall) -> list[torch.Tensor]:
+def _grouped_conv_2d(call: KernelCall) -> Bound:
     pads, strides, dil, groups, fuse_code, nchw = _conv_args(call, len(call.inputs) == 12, 1)
     f = call.tensor(1)
     if groups < 1 or f.shape[0] % groups != 0:
         raise ValueError(f"{f.shape[0]} output channels not divisible by {groups} groups")
-    if call.quantized:
-        return [quant_conv2d(call, f, pads, strides, dil, groups, fuse_code, nchw)]
-    weight = f.permute(0, 3, 1, 2)
-    return [conv2d_nhwc(call.tensor(0), weight, call.tensor(2), pads, strides, dil, groups, fuse_code, nchw)]
+    return _bind_conv(call, pads, strides, dil, groups, False, fuse_code, nchw)
 
 
 def transpose_conv2d_nhwc(
@@ -195,7 +220,7 @@ def transpose_conv2d_nhwc(
     types=_TYPES,
     check=check_conv_quant,
 )
-def _transpose_conv_2d(call: KernelCall) -> list[torch.Tensor]:
+def _transpose_conv_2d(call: KernelCall) -> Bound:
     if len(call.inputs) == 11:
         pads = [call.int(3), call.int(4), call.int(5), call.int(6)]
         strides = [call.int(7), call.int(8)]
@@ -213,7 +238,6 @@ def _transpose_conv_2d(call: KernelCall) -> list[torch.Tensor]:
         top, bottom = transpose_conv_padding(out_h, strides[1], f[1], scheme)
         pads = [left, right, top, bottom]
     if call.quantized:
-        return [quant_transpose_conv2d(call, pads, strides, fuse_code, nchw)]
-    return [
-        transpose_conv2d_nhwc(call.tensor(0), call.tensor(1), call.tensor(2), pads, strides, fuse_code, nchw)
-    ]
+        q = requant_params(call, fuse_code)
+        return bound(quant_transpose_conv2d, In(0), In(1), In(2), pads, strides, nchw, q)
+    return bound(transpose_conv2d_nhwc, In(0), In(1), In(2), pads, strides, fuse_code, nchw)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from ...ir.codes import OpCode, OperandCode
+from ..ir.codes import OpCode, OperandCode
 from .common import check_rank, from_nhwc, round_half_away, to_nhwc
-from .registry import FLOAT_TYPES, QUANT8_TYPES, CheckArgs, KernelCall, Sig, kernel
+from .registry import FLOAT_TYPES, QUANT8_TYPES, Bound, CheckArgs, In, KernelCall, Sig, bound, kernel
 
 
 def _f32(v: float) -> torch.Tensor:
@@ -141,24 +141,15 @@ def _flags_compatible(args: CheckArgs) -> str | None:
 MAX_RESULT_ELEMENTS = 1 << 29  # a bound any real driver would also refuse (2 GiB of float32)
 
 
-def _run(call: KernelCall) -> list[torch.Tensor]:
+def _run(call: KernelCall) -> Bound:
     nchw = call.flag(3)
     out_h, out_w = output_size(call, nchw)
     x = call.tensor(0)
     n, c = (x.shape[0], x.shape[1]) if nchw else (x.shape[0], x.shape[3])
     if out_h < 1 or out_w < 1 or n * c * out_h * out_w > MAX_RESULT_ELEMENTS:
         raise ValueError(f"resize to {out_h}x{out_w} is empty or too large")
-    return [
-        resize_nhwc(
-            call.tensor(0),
-            out_h,
-            out_w,
-            call.op == OpCode.RESIZE_BILINEAR,
-            nchw,
-            call.flag(4),
-            call.flag(5),
-        )
-    ]
+    bilinear = call.op == OpCode.RESIZE_BILINEAR
+    return bound(resize_nhwc, In(0), out_h, out_w, bilinear, nchw, call.flag(4), call.flag(5))
 
 
 _FLAGS = (("b", 4), ("b", 4))
@@ -172,7 +163,7 @@ _FLAGS = (("b", 4), ("b", 4))
     inputs=[Sig("Tii", 1, (("b", 3), *_FLAGS)), Sig("Tff", 3, (("b", 3), *_FLAGS))],
     keeps_quant=True,
 )
-def _resize_bilinear(call: KernelCall) -> list[torch.Tensor]:
+def _resize_bilinear(call: KernelCall) -> Bound:
     return _run(call)
 
 
@@ -184,5 +175,5 @@ def _resize_bilinear(call: KernelCall) -> list[torch.Tensor]:
     inputs=[Sig("Tiib", 3, _FLAGS), Sig("Tffb", 3, _FLAGS)],
     keeps_quant=True,
 )
-def _resize_nearest(call: KernelCall) -> list[torch.Tensor]:
+def _resize_nearest(call: KernelCall) -> Bound:
     return _run(call)

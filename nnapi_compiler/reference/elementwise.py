@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import torch
 
-from ...ir.codes import OpCode, OperandCode
+from ..ir.codes import OpCode, OperandCode
 from .common import fuse
 from .quant_elementwise import (
+    bind_quant_binary,
+    bind_quant_prelu,
+    bind_quant_relu,
+    bind_quant_unary,
     check_binary_quant,
     check_mandated,
-    quant_binary,
-    quant_prelu,
-    quant_relu,
-    quant_unary,
 )
-from .registry import FLOAT_TYPES, QUANT8_TYPES, CheckArgs, KernelCall, kernel
+from .registry import FLOAT_TYPES, QUANT8_TYPES, Bound, CheckArgs, In, KernelCall, bound, kernel
 
 _NUMERIC = FLOAT_TYPES | {"INT32"}
 _QUANT = FLOAT_TYPES | QUANT8_TYPES
@@ -69,18 +69,22 @@ def binary(op: str, a: torch.Tensor, b: torch.Tensor, fuse_code: int) -> torch.T
     types=_NUMERIC | QUANT8_TYPES,
     check=_check_binary,
 )
-def _binary(call: KernelCall) -> list[torch.Tensor]:
+def _binary(call: KernelCall) -> Bound:
     if call.quantized:
-        return [quant_binary(call, call.int(2))]
-    return [binary(_name(call.op), call.tensor(0), call.tensor(1), call.int(2))]
+        return bind_quant_binary(call, call.int(2))
+    return bound(binary, _name(call.op), In(0), In(1), call.int(2))
 
 
 @kernel(OpCode.MAXIMUM, OpCode.MINIMUM, inputs=["TT"], types=_NUMERIC, rank=_ANY_RANK)
-def _max_min(call: KernelCall) -> list[torch.Tensor]:
-    a, b = call.tensor(0), call.tensor(1)
+def _max_min(call: KernelCall) -> Bound:
+    return bound(max_min, In(0), In(1), call.op == OpCode.MAXIMUM)
+
+
+def max_min(a: torch.Tensor, b: torch.Tensor, is_max: bool) -> torch.Tensor:
+    """MAXIMUM / MINIMUM with broadcasting (float in float32, INT32 as is)."""
     if a.dtype != torch.int32:
         a, b = a.float(), b.float()
-    return [torch.maximum(a, b) if call.op == OpCode.MAXIMUM else torch.minimum(a, b)]
+    return torch.maximum(a, b) if is_max else torch.minimum(a, b)
 
 
 def unary(op: str, x: torch.Tensor) -> torch.Tensor:
@@ -118,29 +122,29 @@ def unary(op: str, x: torch.Tensor) -> torch.Tensor:
 
 
 @kernel(OpCode.RELU, OpCode.RELU1, OpCode.RELU6, inputs=["T"], types=_QUANT, keeps_quant=True)
-def _relu(call: KernelCall) -> list[torch.Tensor]:
+def _relu(call: KernelCall) -> Bound:
     if call.quantized:
-        return [quant_relu(call)]
-    return [unary(_name(call.op), call.tensor(0))]
+        return bind_quant_relu(call)
+    return bound(unary, _name(call.op), In(0))
 
 
 @kernel(OpCode.LOGISTIC, OpCode.TANH, inputs=["T"], types=_QUANT, check=check_mandated)
-def _logistic_tanh(call: KernelCall) -> list[torch.Tensor]:
+def _logistic_tanh(call: KernelCall) -> Bound:
     if call.quantized:
-        return [quant_unary(call)]
-    return [unary(_name(call.op), call.tensor(0))]
+        return bind_quant_unary(call)
+    return bound(unary, _name(call.op), In(0))
 
 
 @kernel(OpCode.HARD_SWISH, inputs=["T"], types=_QUANT, rank=_ANY_RANK)
-def _hard_swish(call: KernelCall) -> list[torch.Tensor]:
+def _hard_swish(call: KernelCall) -> Bound:
     if call.quantized:
-        return [quant_unary(call)]
-    return [unary(_name(call.op), call.tensor(0))]
+        return bind_quant_unary(call)
+    return bound(unary, _name(call.op), In(0))
 
 
 @kernel(OpCode.FLOOR, inputs=["T"])
-def _floor(call: KernelCall) -> list[torch.Tensor]:
-    return [unary(_name(call.op), call.tensor(0))]
+def _floor(call: KernelCall) -> Bound:
+    return bound(unary, _name(call.op), In(0))
 
 
 @kernel(
@@ -152,16 +156,20 @@ def _floor(call: KernelCall) -> list[torch.Tensor]:
     inputs=["T"],
     rank=_ANY_RANK,
 )
-def _math(call: KernelCall) -> list[torch.Tensor]:
-    return [unary(_name(call.op), call.tensor(0))]
+def _math(call: KernelCall) -> Bound:
+    return bound(unary, _name(call.op), In(0))
 
 
 @kernel(OpCode.ABS, OpCode.NEG, inputs=["T"], types=_NUMERIC, rank=_ANY_RANK)
-def _abs_neg(call: KernelCall) -> list[torch.Tensor]:
-    x = call.tensor(0)
+def _abs_neg(call: KernelCall) -> Bound:
+    return bound(abs_neg, In(0), call.op == OpCode.ABS)
+
+
+def abs_neg(x: torch.Tensor, is_abs: bool) -> torch.Tensor:
+    """ABS / NEG: INT32 as is, float in float32."""
     if x.dtype == torch.int32:
-        return [torch.abs(x) if call.op == OpCode.ABS else torch.neg(x)]
-    return [unary(_name(call.op), x)]
+        return torch.abs(x) if is_abs else torch.neg(x)
+    return unary("abs" if is_abs else "neg", x)
 
 
 def elu(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -171,8 +179,8 @@ def elu(x: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 @kernel(OpCode.ELU, inputs=["Tf"], rank=_ANY_RANK)
-def _elu(call: KernelCall) -> list[torch.Tensor]:
-    return [elu(call.tensor(0), call.float(1))]
+def _elu(call: KernelCall) -> Bound:
+    return bound(elu, In(0), call.float(1))
 
 
 def prelu(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -182,7 +190,7 @@ def prelu(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
 
 
 @kernel(OpCode.PRELU, inputs=["TT"], rank=_ANY_RANK, types=_QUANT)
-def _prelu(call: KernelCall) -> list[torch.Tensor]:
+def _prelu(call: KernelCall) -> Bound:
     if call.quantized:
-        return [quant_prelu(call)]
-    return [prelu(call.tensor(0), call.tensor(1))]
+        return bind_quant_prelu(call)
+    return bound(prelu, In(0), In(1))

@@ -10,9 +10,9 @@ import math
 
 import torch
 
-from ...ir.codes import OpCode
+from ..ir.codes import OpCode
 from .common import norm_axis, scalar_shape
-from .registry import MOVE_TYPES, CheckArgs, KernelCall, kernel
+from .registry import MOVE_TYPES, Bound, CheckArgs, In, KernelCall, bound, kernel
 
 
 def _clamped_index(index: int, dim: int, positive_stride: bool) -> int:
@@ -77,18 +77,9 @@ def strided_slice(
 
 
 @kernel(OpCode.STRIDED_SLICE, inputs=["TIIIiii"], types=MOVE_TYPES, keeps_quant=True)
-def _strided_slice(call: KernelCall) -> list[torch.Tensor]:
-    return [
-        strided_slice(
-            call.tensor(0),
-            call.ints(1),
-            call.ints(2),
-            call.ints(3),
-            call.int(4),
-            call.int(5),
-            call.int(6),
-        )
-    ]
+def _strided_slice(call: KernelCall) -> Bound:
+    masks = (call.int(4), call.int(5), call.int(6))
+    return bound(strided_slice, In(0), call.ints(1), call.ints(2), call.ints(3), *masks)
 
 
 def slice_(x: torch.Tensor, begin: list[int], size: list[int]) -> torch.Tensor:
@@ -106,8 +97,8 @@ def slice_(x: torch.Tensor, begin: list[int], size: list[int]) -> torch.Tensor:
 
 
 @kernel(OpCode.SLICE, inputs=["TII"], types=MOVE_TYPES, rank=(1, 64), keeps_quant=True)
-def _slice(call: KernelCall) -> list[torch.Tensor]:
-    return [slice_(call.tensor(0), call.ints(1), call.ints(2))]
+def _slice(call: KernelCall) -> Bound:
+    return bound(slice_, In(0), call.ints(1), call.ints(2))
 
 
 def _split_count_matches(args: CheckArgs) -> str | None:
@@ -126,12 +117,16 @@ def _split_count_matches(args: CheckArgs) -> str | None:
     check=_split_count_matches,
     keeps_quant=True,
 )
-def _split(call: KernelCall) -> list[torch.Tensor]:
+def _split(call: KernelCall) -> Bound:
     x = call.tensor(0)
     axis, n = norm_axis(call.int(1), x.dim()), call.int(2)
     if n < 1 or x.shape[axis] % n != 0 or n != len(call.output_descs):
         raise ValueError(f"cannot split {x.shape[axis]} into {n} equal pieces")
-    return [p.contiguous() for p in torch.split(x, x.shape[axis] // n, dim=axis)]
+    return Bound(split, (In(0), axis, x.shape[axis] // n), multi=True)
+
+
+def split(x: torch.Tensor, axis: int, size: int) -> list[torch.Tensor]:
+    return [p.contiguous() for p in torch.split(x, size, dim=axis)]
 
 
 def gather(x: torch.Tensor, axis: int, indices: torch.Tensor) -> torch.Tensor:
@@ -145,5 +140,5 @@ def gather(x: torch.Tensor, axis: int, indices: torch.Tensor) -> torch.Tensor:
 
 
 @kernel(OpCode.GATHER, inputs=["TiI"], types=MOVE_TYPES, rank=(1, 64), keeps_quant=True)
-def _gather(call: KernelCall) -> list[torch.Tensor]:
-    return [gather(call.tensor(0), call.int(1), call.tensor(2))]
+def _gather(call: KernelCall) -> Bound:
+    return bound(gather, In(0), call.int(1), In(2))

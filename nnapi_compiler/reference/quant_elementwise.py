@@ -10,21 +10,19 @@ one quantum.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from ...ir.codes import OpCode, OperandCode
-from ...ir.flat import OperandDesc
+from ..ir.codes import OpCode, OperandCode
 from .fixedpoint import (
     activation_range,
     dequantize_exact,
     f32,
     multiply_by_quantized_multiplier,
+    quant_params,
     quantize_multiplier,
     quantize_real,
 )
-from .registry import QUANT8_CODES, CheckArgs, KernelCall
+from .registry import QUANT8_CODES, Bound, CheckArgs, In, KernelCall, bound
 
 _LEFT_SHIFT = 20
 _SIGNED = OperandCode.TENSOR_QUANT8_ASYMM_SIGNED
@@ -111,14 +109,40 @@ def quant_mul(
     return torch.clamp(multiply_by_quantized_multiplier(prod, mult[0], mult[1]) + zp_out, lo, hi)
 
 
-def quant_binary(call: KernelCall, fuse_code: int) -> torch.Tensor:
+def quant_add_sub_cast(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    zp_a: int,
+    zp_b: int,
+    mult_a: tuple[int, int],
+    mult_b: tuple[int, int],
+    mult_out: tuple[int, int],
+    zp_out: int,
+    lo: int,
+    hi: int,
+) -> torch.Tensor:
+    return quant_add_sub(a, b, zp_a, zp_b, mult_a, mult_b, mult_out, zp_out, lo, hi).to(a.dtype)
+
+
+def quant_mul_cast(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    zp_a: int,
+    zp_b: int,
+    mult: tuple[int, int],
+    zp_out: int,
+    lo: int,
+    hi: int,
+) -> torch.Tensor:
+    return quant_mul(a, b, zp_a, zp_b, mult, zp_out, lo, hi).to(a.dtype)
+
+
+def bind_quant_binary(call: KernelCall, fuse_code: int) -> Bound:
     da, db, out = call.input_descs[0], call.input_descs[1], call.output_descs[0]
-    a, b = call.tensor(0), call.tensor(1)
     lo, hi = activation_range(fuse_code, out)
     if call.op == OpCode.MUL:
         mult = quantize_multiplier(mul_multiplier(da.scale, db.scale, out.scale))
-        r = quant_mul(a, b, da.zero_point, db.zero_point, mult, out.zero_point, lo, hi)
-        return r.to(a.dtype)
+        return bound(quant_mul_cast, In(0), In(1), da.zero_point, db.zero_point, mult, out.zero_point, lo, hi)
     if call.op not in (OpCode.ADD, OpCode.SUB):
         raise ValueError(f"no quantized kernel for {OpCode(call.op).name}")
     reals = add_sub_multipliers(da.scale, db.scale, out.scale)
@@ -127,53 +151,72 @@ def quant_binary(call: KernelCall, fuse_code: int) -> torch.Tensor:
     ma, mb, mo = (quantize_multiplier(r) for r in reals)
     if call.op == OpCode.SUB:
         mb = (-mb[0], mb[1])
-    r = quant_add_sub(a, b, da.zero_point, db.zero_point, ma, mb, mo, out.zero_point, lo, hi)
-    return r.to(a.dtype)
+    zps = (da.zero_point, db.zero_point)
+    return bound(quant_add_sub_cast, In(0), In(1), *zps, ma, mb, mo, out.zero_point, lo, hi)
 
 
-def quant_relu(call: KernelCall) -> torch.Tensor:
-    """RELU/RELU1/RELU6 clamp the stored values to the activation's range in the input's domain."""
-    lo, hi = activation_range(_RELU_FUSE[OpCode(call.op)], call.input_descs[0])
-    x = call.tensor(0)
+def quant_clamp(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """Clamp stored quantized values to [lo, hi], keeping their dtype."""
     return torch.clamp(x.to(torch.int64), lo, hi).to(x.dtype)
 
 
-def via_float(
-    x: torch.Tensor, x_desc: OperandDesc, out: OperandDesc, fn: Callable[[torch.Tensor], torch.Tensor]
-) -> torch.Tensor:
-    """Dequantize exactly to float64, apply ``fn``, requantize into ``out`` (round half away)."""
-    return quantize_real(fn(dequantize_exact(x, x_desc)), out)
+def bind_quant_relu(call: KernelCall) -> Bound:
+    """RELU/RELU1/RELU6 clamp the stored values to the activation's range in the input's domain."""
+    lo, hi = activation_range(_RELU_FUSE[OpCode(call.op)], call.input_descs[0])
+    return bound(quant_clamp, In(0), lo, hi)
 
 
 def hard_swish64(x: torch.Tensor) -> torch.Tensor:
     return x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
 
 
-def quant_unary(call: KernelCall) -> torch.Tensor:
-    """LOGISTIC, TANH, HARD_SWISH through float64."""
-    fns: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {
-        OpCode.LOGISTIC: torch.sigmoid,
-        OpCode.TANH: torch.tanh,
-        OpCode.HARD_SWISH: hard_swish64,
-    }
-    return via_float(call.tensor(0), call.input_descs[0], call.output_descs[0], fns[call.op])
+QParams = tuple[int, float, int, int, torch.dtype]
 
 
-def quant_prelu(call: KernelCall) -> torch.Tensor:
-    alpha = dequantize_exact(call.tensor(1), call.input_descs[1])
-    return via_float(
-        call.tensor(0),
-        call.input_descs[0],
-        call.output_descs[0],
-        lambda x: torch.where(x >= 0, x, alpha * x),
-    )
+def quant_unary(x: torch.Tensor, op: str, zp_in: int, scale_in: float, out: QParams) -> torch.Tensor:
+    """LOGISTIC, TANH, HARD_SWISH: dequantize exactly to float64, apply, requantize into ``out``
+    = (zero point, scale, lo, hi, dtype), rounding half away."""
+    v = dequantize_exact(x, zp_in, scale_in)
+    if op == "logistic":
+        y = torch.sigmoid(v)
+    elif op == "tanh":
+        y = torch.tanh(v)
+    elif op == "hard_swish":
+        y = hard_swish64(v)
+    else:
+        raise ValueError("no quantized unary kernel for " + op)
+    return quantize_real(y, out[0], out[1], out[2], out[3], out[4])
 
 
-def quant_softmax(call: KernelCall, beta: float, axis: int) -> torch.Tensor:
+def bind_quant_unary(call: KernelCall) -> Bound:
+    x = call.input_descs[0]
+    out = quant_params(call.output_descs[0])
+    return bound(quant_unary, In(0), OpCode(call.op).name.lower(), x.zero_point, f32(x.scale), out)
+
+
+def quant_prelu(
+    x: torch.Tensor, alpha: torch.Tensor, zp_x: int, scale_x: float, zp_a: int, scale_a: float, out: QParams
+) -> torch.Tensor:
+    a = dequantize_exact(alpha, zp_a, scale_a)
+    v = dequantize_exact(x, zp_x, scale_x)
+    return quantize_real(torch.where(v >= 0, v, a * v), out[0], out[1], out[2], out[3], out[4])
+
+
+def bind_quant_prelu(call: KernelCall) -> Bound:
+    x, a = call.input_descs[0], call.input_descs[1]
+    out = quant_params(call.output_descs[0])
+    return bound(quant_prelu, In(0), In(1), x.zero_point, f32(x.scale), a.zero_point, f32(a.scale), out)
+
+
+def quant_softmax(
+    x: torch.Tensor, beta: float, axis: int, zp_in: int, scale_in: float, out: QParams
+) -> torch.Tensor:
     """exp(beta (x - max)) / sum along ``axis`` in float64 (beta > 0, so the max commutes)."""
-    return via_float(
-        call.tensor(0),
-        call.input_descs[0],
-        call.output_descs[0],
-        lambda x: torch.softmax(x * beta, dim=axis),
-    )
+    v = dequantize_exact(x, zp_in, scale_in)
+    return quantize_real(torch.softmax(v * beta, dim=axis), out[0], out[1], out[2], out[3], out[4])
+
+
+def bind_quant_softmax(call: KernelCall, beta: float, axis: int) -> Bound:
+    x = call.input_descs[0]
+    out = quant_params(call.output_descs[0])
+    return bound(quant_softmax, In(0), beta, axis, x.zero_point, f32(x.scale), out)

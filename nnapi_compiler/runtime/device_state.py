@@ -1,0 +1,43 @@
+"""The state of one emulated NNAPI device: its settings and what it recorded.
+
+It sits below both the driver, which reads the settings on every call, and ``device``, which
+keeps the stack of active devices, so that the runtime's modules only import downwards.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import attrs
+
+from ..ir.flat import FlatModel
+
+DEVICE_NAME = "nnapi-compiler-virtual"
+
+
+def api_level(feature_level: int) -> int:
+    """What ``ANeuralNetworksDevice_getFeatureLevel`` reports (operands.tsv, FeatureLevelCode).
+
+    FL1..FL5 are Android API levels 27..31; later levels are the constants 1000006.. .
+    """
+    return 26 + feature_level if feature_level <= 5 else 1_000_000 + feature_level
+
+
+@attrs.define(eq=False)
+class VirtualDevice:
+    """One emulated NNAPI device; the innermost active ``virtual_device()`` answers every call."""
+
+    feature_level: int = 8
+    refuse_ops: frozenset[int] = frozenset()
+    available: bool = True
+    calls: Counter[str] = attrs.field(factory=Counter)  # C function -> calls while innermost
+    errors: list[str] = attrs.field(factory=list)  # every rejected call, oldest first
+    finished_models: list[FlatModel] = attrs.field(factory=list)  # as recorded at Model_finish
+
+    @property
+    def api_level(self) -> int:
+        return api_level(self.feature_level)
+
+    @property
+    def name(self) -> str:
+        return DEVICE_NAME
