@@ -231,6 +231,7 @@ def _scripted(op: Opaque, level: int, t0: float) -> CompiledModel:
         "cpu_segments": sum(k["cpu_segments"] for k in kids),
         "host_ops": sum(k["host_ops"] for k in kids),
         "nnapi_ops": sum(k["nnapi_ops"] for k in kids),
+        "nnapi_flops_share": op.nnapi_flops / op.total_flops if op.total_flops else 1.0,
         "layout_conversions": sum(k["layout_conversions"] for k in kids),
         "cpu_fallback": all(k["cpu_fallback"] for k in kids),
         "scripted": [(s.path, s.compiled, s.reason) for s in op.log],
@@ -256,10 +257,19 @@ def explain(model: torch.nn.Module, example_inputs: Any, target: str | int = "an
             **options: Any) -> Report:
     """Say where each node runs (its NNAPI ops, or the CPU and why), with a summary.
 
-    Takes compile()'s options; returns a Report (``str()`` is a table; ``to_dot()`` a graph).
+    Takes compile()'s options; returns a Report (``str()`` is a table; ``to_dot()`` a graph). A
+    model that cannot be captured is reported module by module: which children were compiled,
+    and why the others stay TorchScript.
     """
     opts = Options(target, **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        low = lower_and_partition(model, example_inputs, opts)
+        try:
+            low = lower_and_partition(model, example_inputs, opts)
+        except CaptureError as e:
+            if opts.fallback != "cpu":
+                raise
+            inputs = _prepare(model, example_inputs)
+            op = compile_opaque(model, inputs, e, _child_compiler(opts))
+            return Report.scripted(op, _levels(opts)[0], str(e))
     return Report.build(low.cap, low.graph, low.level, node_flops(low.cap, low.graph))

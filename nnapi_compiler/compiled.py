@@ -12,7 +12,7 @@ import torch
 
 from .backend.artifact import quiet_jit
 from .backend.flatten import NnapiSegment
-from .errors import InputError, NnapiRuntimeError
+from .errors import ConversionError, InputError, NnapiRuntimeError
 from .ir.model import IOSpec, ModelGraph
 from .ir.printer import print_program
 from .ir.program import Program
@@ -109,10 +109,22 @@ class CompiledModel:
             raise NnapiRuntimeError(_short(e)) from e
 
     def save(self, path: str | Path) -> Path:
-        """Write a PyTorch Mobile lite-interpreter file (``.ptl``)."""
+        """Write a PyTorch Mobile lite-interpreter file (``.ptl``), or with a ``.pt`` suffix a
+        full TorchScript file (PyTorch Mobile's full-JIT runtime, ``Module.load``)."""
         path = Path(path)
         self.release()
-        quiet_jit(self.script_module._save_for_lite_interpreter, str(path))
+        if path.suffix == ".pt":
+            quiet_jit(torch.jit.save, self.script_module, str(path))
+            return path
+        try:
+            quiet_jit(self.script_module._save_for_lite_interpreter, str(path))
+        except RuntimeError as e:
+            if "lite interpreter" not in str(e):
+                raise
+            raise ConversionError(
+                f"the lite interpreter cannot hold this model ({_short(e)}); torchvision's "
+                "detectors pass class objects (ImageList) between modules. Save it with a .pt "
+                "suffix for PyTorch Mobile's full-JIT runtime instead") from e
         return path
 
     def release(self) -> None:

@@ -14,12 +14,14 @@ scaled, zero); a child no run reaches stays TorchScript, and explain() says so.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 import torch
 from torch.utils import _pytree as pytree
+from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import CaptureError, NnapiCompilerError
 from .nested import dispatch_module, exec_class, script, switch_methods
@@ -41,6 +43,8 @@ class Opaque:
     script_module: torch.jit.ScriptModule
     children: tuple[tuple[str, Any], ...]  # (path, CompiledModel)
     log: tuple[Scripted, ...]
+    nnapi_flops: int = 0  # FLOPs of the compiled children on the example inputs
+    total_flops: int = 0
 
 
 @attrs.define(eq=False)
@@ -61,7 +65,7 @@ def record_child_calls(model: torch.nn.Module, inputs: tuple) -> list[dict[str, 
     arguments each direct child was called with."""
     runs: list[dict[str, _Calls]] = []
     hooks: list[Any] = []
-    for name, child in model.named_children():
+    for name, child in _callables(model):
         def hook(_m: torch.nn.Module, args: tuple, kwargs: dict, name: str = name) -> None:
             c = runs[-1].setdefault(name, _Calls())
             c.args.append(tuple(a.detach().clone() if isinstance(a, torch.Tensor) else a
@@ -101,7 +105,54 @@ def compile_opaque(model: torch.nn.Module, inputs: tuple, capture_error: Capture
     except _Unscriptable as e:
         raise CaptureError(f"{capture_error}\n  torch.jit.script (to run it as host code): {e}") from e
     pick = _output_index(model, scripted, inputs)
-    return Opaque(_root(scripted, [p for p, _ in leaves], pick), tuple(leaves), tuple(log))
+    root = _root(scripted, [p for p, _ in leaves], pick)
+    return Opaque(root, tuple(leaves), tuple(log), *_flops(model, inputs, [p for p, _ in leaves]))
+
+
+def _flops(model: torch.nn.Module, inputs: tuple, paths: list[str]) -> tuple[int, int]:
+    """(FLOPs inside the compiled children, all FLOPs), as torch.utils.flop_counter counts them."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
+    modules = {re.sub(r"\.v\d+$", "", p) for p in paths}  # shape variants of one child
+    root = type(model).__name__
+    return sum(counts.get(f"{root}.{p}", 0) for p in modules), counts.get("Global", 0)
+
+
+_CONTAINERS = (torch.nn.ModuleList, torch.nn.ModuleDict)
+
+
+def _callables(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """The submodules ``model`` calls directly: its children, with the elements of a ModuleList
+    or ModuleDict (containers that are indexed, never called) in their place."""
+    out = []
+    for name, child in model.named_children():
+        if isinstance(child, _CONTAINERS):
+            out += [(f"{name}.{n}", c) for n, c in _callables(child)]
+        else:
+            out.append((name, child))
+    return out
+
+
+def _shallow(m: torch.nn.Module) -> torch.nn.Module:
+    copied = copy.copy(m)
+    copied._modules = dict(m._modules)  # children are swapped in the copy only
+    return copied
+
+
+def _swap(shell: torch.nn.Module, path: str, new: torch.nn.Module) -> None:
+    """Put ``new`` at ``path`` in ``shell``, copying the containers on the way."""
+    *dirs, last = path.split(".")
+    node = shell
+    for d in dirs:
+        node._modules[d] = _shallow(node._modules[d])
+        node = node._modules[d]
+    node._modules[last] = new
+
+
+def script_path(path: str) -> str:
+    """``a.0.b`` as TorchScript reaches it: ``a[0].b`` (ModuleList elements are indexed)."""
+    return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", path)
 
 
 class _Unscriptable(Exception):
@@ -115,16 +166,15 @@ def _open(model: torch.nn.Module, inputs: tuple, compile_child: Callable[[torch.
     Returns the scripted copy, the compiled artifacts inside it by dotted path, and the log.
     """
     runs = record_child_calls(model, inputs)
-    shell = copy.copy(model)
-    shell._modules = dict(model._modules)  # swap children in the copy only
+    shell = _shallow(model)
     leaves: list[tuple[str, Any]] = []
     log: list[Scripted] = []
-    for name, child in model.named_children():
+    for name, child in _callables(model):
         path = prefix + name
         swapped, why = _child(child, [r.get(name, _Calls()) for r in runs], compile_child, path,
                               leaves, log)
         if swapped is not None:
-            shell._modules[name] = swapped
+            _swap(shell, name, swapped)
         log.append(Scripted(path, swapped is not None, why))
     try:
         return script(shell), leaves, log
@@ -153,13 +203,18 @@ def _child(child: torch.nn.Module, calls: list[_Calls], compile_child: Callable[
         return None, ("its leading dim (a count of boxes or rows) may depend on the data; it "
                       "stays on the CPU until dynamic shapes are supported")
     if tensors_only and len(set(per_run)) == 1:  # the same shapes whatever the data
-        examples = {_signature(a): a for c in calls for a in c.args}
+        examples: dict[Any, tuple] = {}
+        for c in calls:  # the example inputs' own call first: variations are only probes
+            for a in c.args:
+                examples.setdefault(_signature(a), a)
         try:
             variants = [compile_child(child, examples[sig]) for sig in sorted(examples, key=repr)]
         except NnapiCompilerError as e:
             return None, f"{type(e).__name__}: {str(e).splitlines()[0]}"
         if not any(v.stats.get("segments") for v in variants):
             return None, "nothing of it runs on NNAPI"
+        for v in variants[:1]:  # a child scripted in turn: report its parts under its path
+            log += [Scripted(f"{path}.{p}", ok, why) for p, ok, why in v.stats.get("scripted", ())]
         if len(variants) == 1:
             leaves.append((path, variants[0]))
             return variants[0].script_module, f"{variants[0].stats['segments']} NNAPI segment(s)"
@@ -223,6 +278,6 @@ def _root(scripted: torch.jit.ScriptModule, compiled: list[str], pick: int | Non
         "        self.model = model\n\n"
         f"    def forward(self, {sig}):\n"
         f"        return {call}\n\n"
-        + switch_methods([f"model.{p}" for p in compiled])
+        + switch_methods([script_path(f"model.{p}") for p in compiled])
     )
     return script(exec_class(src, "ScriptedModel")(scripted))

@@ -8,6 +8,7 @@ with networkx's graph of the host block as Graphviz DOT text.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import attrs
 import networkx as nx
@@ -34,9 +35,17 @@ class Report:
     dialect: str
     level: int
     rows: tuple[Row, ...]
-    graph: ModelGraph = attrs.field(eq=False, repr=False)
+    graph: ModelGraph | None = attrs.field(eq=False, repr=False)  # None: a scripted model
     nnapi_flops: int = 0
     total_flops: int = 0
+    capture_error: str = ""  # why a scripted model could not be captured whole
+
+    @classmethod
+    def scripted(cls, op: Any, level: int, capture_error: str) -> Report:
+        """A model that could not be captured: one row per submodule, compiled or TorchScript."""
+        rows = tuple(Row(s.path, "", "NNAPI (compiled)" if s.compiled else "CPU (TorchScript)",
+                         s.reason) for s in op.log)
+        return cls("scripted", level, rows, None, op.nnapi_flops, op.total_flops, capture_error)
 
     @property
     def flops_share(self) -> float:
@@ -63,6 +72,12 @@ class Report:
 
     def summary(self) -> str:
         g = self.graph
+        if g is None:
+            n = sum(r.where.startswith("NNAPI") for r in self.rows)
+            return (f"not capturable whole, so scripted as TorchScript host code; feature level "
+                    f"{self.level}: {n} submodule(s) compiled for NNAPI; "
+                    f"{100 * self.flops_share:.1f}% of FLOPs on NNAPI\n"
+                    + "\n".join(f"  {ln}" for ln in self.capture_error.splitlines()))
         lines = [f"captured with {self.dialect}; feature level {self.level}: "
                  f"{len(g.nnapi_segments())} NNAPI segment(s), "
                  f"{len(g.segments) - len(g.nnapi_segments())} CPU segment(s), "
@@ -85,6 +100,8 @@ class Report:
     def dataflow(self) -> nx.DiGraph:
         """Segments and host calls as nodes, values passed between them as edges."""
         g = nx.DiGraph()
+        if self.graph is None:
+            raise ValueError("a scripted model has no partitioned graph to draw")
         made: dict[int, str] = {v.id: "inputs" for v in self.graph.inputs}
         g.add_node("inputs", label="inputs", kind="io")
         for k, step in enumerate(self.graph.block):
