@@ -101,12 +101,15 @@ def compile_opaque(model: torch.nn.Module, inputs: tuple, capture_error: Capture
                    compile_child: Callable[[torch.nn.Module, tuple], Any]) -> Opaque:
     """Script ``model`` with its capturable children compiled (``compile_child``, recursively)."""
     try:
-        scripted, leaves, log = _open(model, inputs, compile_child, "")
+        batch = {t.shape[0] for t in pytree.tree_leaves(inputs) if isinstance(t, torch.Tensor)
+                 and t.dim() > 0}
+        scripted, leaves, log = _open(model, inputs, compile_child, "", batch)
     except _Unscriptable as e:
         raise CaptureError(f"{capture_error}\n  torch.jit.script (to run it as host code): {e}") from e
     pick = _output_index(model, scripted, inputs)
     root = _root(scripted, [p for p, _ in leaves], pick)
-    return Opaque(root, tuple(leaves), tuple(log), *_flops(model, inputs, [p for p, _ in leaves]))
+    on_nnapi = [p for p, cm in leaves if cm.stats.get("segments")]
+    return Opaque(root, tuple(leaves), tuple(log), *_flops(model, inputs, on_nnapi))
 
 
 def _flops(model: torch.nn.Module, inputs: tuple, paths: list[str]) -> tuple[int, int]:
@@ -160,7 +163,8 @@ class _Unscriptable(Exception):
 
 
 def _open(model: torch.nn.Module, inputs: tuple, compile_child: Callable[[torch.nn.Module, tuple], Any],
-          prefix: str) -> tuple[torch.jit.ScriptModule, list[tuple[str, Any]], list[Scripted]]:
+          prefix: str, batch: set[int]) -> tuple[torch.jit.ScriptModule, list[tuple[str, Any]],
+                                                  list[Scripted]]:
     """Script a copy of ``model`` whose children are compiled where they can be.
 
     Returns the scripted copy, the compiled artifacts inside it by dotted path, and the log.
@@ -172,7 +176,7 @@ def _open(model: torch.nn.Module, inputs: tuple, compile_child: Callable[[torch.
     for name, child in _callables(model):
         path = prefix + name
         swapped, why = _child(child, [r.get(name, _Calls()) for r in runs], compile_child, path,
-                              leaves, log)
+                              leaves, log, batch)
         if swapped is not None:
             _swap(shell, name, swapped)
         log.append(Scripted(path, swapped is not None, why))
@@ -182,24 +186,26 @@ def _open(model: torch.nn.Module, inputs: tuple, compile_child: Callable[[torch.
         raise _Unscriptable(f"{type(e).__name__}: {str(e).strip().splitlines()[0]}") from e
 
 
-def _counts_rows(signatures: frozenset) -> bool:
-    """Does a child see inputs whose leading dim is a count (> 1) rather than a batch of one?
+def _counts_rows(signatures: frozenset, batch: set[int]) -> bool:
+    """Does a child see inputs whose leading dim is a count (> 1, and not the model inputs'
+    batch) rather than a batch?
 
     Inside code that could not be captured, such a dim usually comes from the data (detections
     after NMS), and the artifact is specialized on shapes: a different count would not run.
     """
-    return any(shape and shape[0] > 1 for sig in signatures for shape, _ in sig)
+    return any(shape and shape[0] > 1 and shape[0] not in batch
+               for sig in signatures for shape, _ in sig)
 
 
 def _child(child: torch.nn.Module, calls: list[_Calls], compile_child: Callable[..., Any], path: str,
-           leaves: list[tuple[str, Any]], log: list[Scripted]) -> tuple[Any, str]:
+           leaves: list[tuple[str, Any]], log: list[Scripted], batch: set[int]) -> tuple[Any, str]:
     """What replaces one child (None: it stays as it is) and why."""
     first = next((c.args[0] for c in calls if c.args), None)
     if first is None:
         return None, "never called on the example inputs (or their variations)"
     per_run = [frozenset(_signature(a) for a in c.args) for c in calls if c.args]
     tensors_only = not any(c.kwargs for c in calls) and None not in per_run[0]
-    if tensors_only and _counts_rows(per_run[0]):
+    if tensors_only and _counts_rows(per_run[0], batch):
         return None, ("its leading dim (a count of boxes or rows) may depend on the data; it "
                       "stays on the CPU until dynamic shapes are supported")
     if tensors_only and len(set(per_run)) == 1:  # the same shapes whatever the data
@@ -211,11 +217,9 @@ def _child(child: torch.nn.Module, calls: list[_Calls], compile_child: Callable[
             variants = [compile_child(child, examples[sig]) for sig in sorted(examples, key=repr)]
         except NnapiCompilerError as e:
             return None, f"{type(e).__name__}: {str(e).splitlines()[0]}"
-        if not any(v.stats.get("segments") for v in variants):
-            return None, "nothing of it runs on NNAPI"
         for v in variants[:1]:  # a child scripted in turn: report its parts under its path
             log += [Scripted(f"{path}.{p}", ok, why) for p, ok, why in v.stats.get("scripted", ())]
-        if len(variants) == 1:
+        if len(variants) == 1:  # even with no NNAPI op, the artifact is scriptable host code
             leaves.append((path, variants[0]))
             return variants[0].script_module, f"{variants[0].stats['segments']} NNAPI segment(s)"
         leaves += [(f"{path}.v{i}", v) for i, v in enumerate(variants)]
@@ -223,7 +227,7 @@ def _child(child: torch.nn.Module, calls: list[_Calls], compile_child: Callable[
                                sorted(examples, key=repr)), f"{len(variants)} shape variants"
     if not tensors_only and next(child.children(), None) is not None:
         try:  # non-tensor arguments (an ImageList, a dict): open it up in turn
-            scripted, inner, inner_log = _open(child, first, compile_child, path + ".")
+            scripted, inner, inner_log = _open(child, first, compile_child, path + ".", batch)
         except _Unscriptable as e:
             return None, f"not scriptable: {e}"
         log += inner_log

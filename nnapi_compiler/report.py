@@ -43,8 +43,12 @@ class Report:
     @classmethod
     def scripted(cls, op: Any, level: int, capture_error: str) -> Report:
         """A model that could not be captured: one row per submodule, compiled or TorchScript."""
-        rows = tuple(Row(s.path, "", "NNAPI (compiled)" if s.compiled else "CPU (TorchScript)",
-                         s.reason) for s in op.log)
+        def where(s: Any) -> str:
+            if not s.compiled:
+                return "CPU (TorchScript)"
+            return "CPU (compiled)" if s.reason.startswith("0 NNAPI") else "NNAPI (compiled)"
+
+        rows = tuple(Row(s.path, "", where(s), s.reason) for s in op.log)
         return cls("scripted", level, rows, None, op.nnapi_flops, op.total_flops, capture_error)
 
     @property
