@@ -82,9 +82,14 @@ class _Gen:
         if w.dtype == dtype and whole:
             value = w if list(w.shape) == dims else w.reshape(dims)
             return (src if list(w.shape) == dims else f"{src}.reshape({dims})"), value
-        end = ref.offset + ref.length
-        value = w.reshape(-1).view(torch.uint8)[ref.offset : end].view(dtype).reshape(dims)
-        return f"{src}.reshape(-1).view(torch.uint8)[{ref.offset}:{end}].view({dtype}).reshape({dims})", value
+        size = w.element_size()
+        if w.dtype != dtype or ref.offset % size or ref.length != size * math.prod(dims):
+            # TorchScript cannot reinterpret bytes (Tensor.view(dtype) is not scriptable).
+            what = f"operand {k} {desc.describe()}"
+            raise ValueError(f"{what} is not a {dtype} range of weight buffer {ref.buffer}")
+        start, end = ref.offset // size, (ref.offset + ref.length) // size
+        value = w.reshape(-1)[start:end].reshape(dims)
+        return f"{src}.reshape(-1)[{start}:{end}].reshape({dims})", value
 
     def bind_value(self, k: int) -> Any:
         """What the binder sees for operand ``k``: its constant value, or a meta tensor of its
@@ -153,9 +158,9 @@ class _Gen:
             self.exprs[k] = f"v{k}"
 
 
-def _schedule(model: FlatModel) -> list[int]:
+def _schedule(model: FlatModel, constants: set[int]) -> list[int]:
     """Operation order in which every input is ready (the flat model's order when it is one)."""
-    ready = set(model.inputs) | set(model.values)
+    ready = set(model.inputs) | set(model.values) | constants
     order: list[int] = []
     remaining = list(range(len(model.operations)))
     while remaining:
@@ -189,7 +194,7 @@ def cpu_source(
         quant = model.operands[k].code in _QUANT8
         g.lines.append(f"v{k} = args[{i}]" + (".int_repr()" if quant else ""))
         g.exprs[k] = f"v{k}"
-    for i in _schedule(model):
+    for i in _schedule(model, set(refs)):
         g.operation(i)
     outs = []
     for k, q in zip(model.outputs, out_quant, strict=True):

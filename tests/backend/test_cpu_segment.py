@@ -171,3 +171,41 @@ def test_cpu_only_artifact_runs_without_nnapi(tmp_path: Path) -> None:
     assert torch.equal(got[0], want[0])
     weight_bytes = sum(w.numel() * w.element_size() for w in cm.segment.weights)
     assert (tmp_path / "cpu_only.ptl").stat().st_size >= weight_bytes  # it holds the weights itself
+
+
+@pytest.mark.parametrize("packing", ["one buffer", "flat buffers", "bytes"])
+def test_operands_read_from_any_place_in_a_weight_buffer(packing: str, tmp_path: Path) -> None:
+    """A buffer reference may point into a shared buffer at an offset, or at a tensor of another
+    shape: the CPU path reads the operand from there without copying the weights. Bytes of
+    another dtype are refused at build time (TorchScript cannot reinterpret them)."""
+    from nnapi_compiler.backend.cpu_segment import build_cpu_module
+    from nnapi_compiler.backend.ser_model import BufferRef
+    from nnapi_compiler.ir.codes import OpCode
+    from nnapi_compiler.runtime.interpreter import execute
+
+    from ..runtime.kernel_helpers import In, one_op
+
+    g = torch.Generator().manual_seed(0)
+    filt, b = torch.randn(4, 3, 3, 2, generator=g), torch.randn(4, generator=g)
+    x = torch.randn(1, 5, 5, 2, generator=g)
+    built = one_op(OpCode.CONV_2D, [In(x), filt, b, 1, 1, 1, 0], (1, 5, 5, 4))
+    model = built.model
+    want = execute(model, [x], 4)
+    k_filt, k_bias = model.operations[0].inputs[1:3]
+    if packing in ("one buffer", "bytes"):
+        packed = torch.cat([filt.reshape(-1), b])
+        weights = [packed.view(torch.uint8) if packing == "bytes" else packed]
+        refs = {k_filt: BufferRef(0, 0, filt.numel() * 4), k_bias: BufferRef(0, filt.numel() * 4, 16)}
+    else:
+        weights = [filt.reshape(-1), b.reshape(2, 2)]
+        refs = {k_filt: BufferRef(0, 0, filt.numel() * 4), k_bias: BufferRef(1, 0, 16)}
+    for k in refs:
+        del model.values[k]
+    if packing == "bytes":
+        with pytest.raises(ValueError, match=r"is not a torch\.float32 range of weight buffer 0"):
+            build_cpu_module(model, refs, weights)
+        return
+    module = build_cpu_module(model, refs, weights)
+    assert all(w is v for w, v in zip(module.weights, weights, strict=True))
+    got = _lite(module, tmp_path / "packed.ptl")([x])
+    assert torch.equal(got[0], want[0])

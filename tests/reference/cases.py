@@ -14,6 +14,7 @@ from ..runtime.kernel_helpers import _CODES, Builder, In, one_op
 
 Op = OpCode
 F32 = _CODES[torch.float32]
+S8 = _CODES[torch.int8]
 G = torch.Generator
 
 
@@ -358,6 +359,25 @@ def _linear_cases() -> dict[str, Callable[[G], Builder]]:
     return cases
 
 
+def _fuse_cases() -> dict[str, Callable[[G], Builder]]:
+    """Every fuse code on a float and a quantized op that takes one."""
+    cases: dict[str, Callable[[G], Builder]] = {}
+    for fuse in range(4):
+        cases[f"conv2d_fuse{fuse}"] = lambda g, a=fuse: one_op(
+            Op.CONV_2D, [In(f(g, 1, 5, 5, 2) * 3), f(g, 4, 3, 3, 2), f(g, 4), 1, 1, 1, a], (1, 5, 5, 4)
+        )
+        cases[f"add_u8_fuse{fuse}"] = _binary(Op.ADD, torch.uint8, fuse)
+        cases[f"max_pool_s8_fuse{fuse}"] = lambda g, a=fuse: qop(
+            Op.MAX_POOL_2D,
+            [In(q(g, torch.int8, 1, 4, 4, 2), 0.02, -5), 1, 1, 1, 2, 2, a],
+            (1, 4, 4, 2),
+            S8,
+            0.02,
+            -5,
+        )
+    return cases
+
+
 #: Kernel family -> {case name -> one-op model builder}.
 FAMILIES: dict[str, dict[str, Callable[[G], Builder]]] = {
     "conv": _conv_cases(),
@@ -368,4 +388,5 @@ FAMILIES: dict[str, dict[str, Callable[[G], Builder]]] = {
     "shape": _shape_cases(),
     "resize": _resize_cases(),
     "quant": _quant_cases(),
+    "fuse": _fuse_cases(),
 }
