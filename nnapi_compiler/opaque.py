@@ -101,6 +101,11 @@ def compile_opaque(model: torch.nn.Module, inputs: tuple, capture_error: Capture
                    compile_child: Callable[[torch.nn.Module, tuple], Any]) -> Opaque:
     """Script ``model`` with its capturable children compiled (``compile_child``, recursively)."""
     try:
+        with torch.no_grad():
+            model(*inputs)
+    except Exception as e:  # the model does not run on its example inputs: nothing to script
+        raise capture_error from e
+    try:
         batch = {t.shape[0] for t in pytree.tree_leaves(inputs) if isinstance(t, torch.Tensor)
                  and t.dim() > 0}
         scripted, leaves, log = _open(model, inputs, compile_child, "", batch)

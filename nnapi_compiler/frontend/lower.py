@@ -30,7 +30,7 @@ from ..ir.program import Program
 from ..ir.types import DimOrder, HostType, Quant, TensorType, Value, float_type, int_type
 from .capture import EXAMPLE, Captured, source_of
 from .patterns import fuse_channel_shuffle
-from .registry import REGISTRY, Entry, Key, Refuse, key_name
+from .registry import REGISTRY, Entry, Key, Misuse, Refuse, key_name
 
 _SHAPE_ATTRS = {"shape", "ndim", "dtype", "device", "is_quantized"}
 _SHAPE_METHODS = {"size", "dim", "numel", "ndimension", "nelement"}
@@ -131,6 +131,7 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
     env: dict[torch.fx.Node, Any] = {}
     static: set[torch.fx.Node] = set()
     refusals: list[Refusal] = []
+    misuses: list[Refusal] = []  # the model's own mistakes: errors whatever the fallback
     inputs: list[Value] = []
     in_shapes, in_dtypes = [], []
     for node in cap.gm.graph.nodes:
@@ -178,11 +179,14 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
             _check_result(node, result, ex)
         except Refuse as r:
             b.rollback(mark)
-            refusals.append(Refusal(node.name, _target_str(node, key), str(r), source_of(node)))
+            refusal = Refusal(node.name, _target_str(node, key), str(r), source_of(node))
+            (misuses if isinstance(r, Misuse) else refusals).append(refusal)
             result = _host_op(ctx, node, mod, str(r), env)
         env[node] = result
         if _is_inplace(node, mod) and node.args and isinstance(node.args[0], torch.fx.Node):
             env[node.args[0]] = result
+    if misuses:
+        raise UnsupportedError(misuses)
     if refusals and fallback == "error":  # a node refused only for its host input says nothing new
         raise UnsupportedError([r for r in refusals if r.reason != HOST_INPUT] or refusals)
     leaves = _outputs(b, cap, env, inputs)

@@ -24,6 +24,11 @@ class Refuse(Exception):
     """Raised by a converter that cannot lower this node (the message is the reason)."""
 
 
+class Misuse(Refuse):
+    """A refusal that is the model's mistake (a layer left in training mode), not a missing
+    lowering: it is reported as an error even where other refusals would run on the CPU."""
+
+
 @attrs.frozen
 class Entry:
     """One registered converter and the canonical signature its spellings bind to."""

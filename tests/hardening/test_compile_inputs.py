@@ -86,14 +86,19 @@ def test_bad_compile_inputs_raise_a_named_error(
 @pytest.mark.parametrize(("target", "message"), [
     ("android-99", "unknown target 'android-99'"),
     ("fl9", "unknown target|outside 1..8"),
-    ("android-9", r"feature level 2; PyTorch Mobile's NNAPI runtime needs Android 10"),
-    ("android-8.1", "feature level 1"),
     (42, "feature level 42 is outside 1..8"),
     (0, "outside 1..8"),
 ])
 def test_bad_targets_are_refused(target: Any, message: str) -> None:
     with pytest.raises(nc.ConversionError, match=message):
         nc.compile(_conv(), (IMG,), target=target)
+
+
+@pytest.mark.parametrize(("target", "level"), [("android-9", 2), ("android-8.1", 1)])
+def test_targets_before_android_10_compile_cpu_only(target: str, level: int) -> None:
+    with pytest.warns(UserWarning, match=f"feature level {level}: PyTorch Mobile's NNAPI runtime"):
+        cm = nc.compile(_conv(), (IMG,), target=target)
+    assert cm.stats["segments"] == 0 and cm.stats["cpu_segments"] == 1
 
 
 def test_a_failed_compile_leaves_the_model_untouched() -> None:

@@ -156,7 +156,7 @@ def test_host_op_prints_verifies_and_is_not_serialized() -> None:
     z = b.emit(ops.Relu, x=y)
     p = b.finish([z])
     verify(p)  # host ops are legal at every level: they never reach NNAPI
-    assert "%1:f32[1,3] = host %0 {fn=torch.cumsum," in print_program(p)
+    assert "%1:f32[1,3] = host %0 {fn=torch.cumsum}" in print_program(p)
     with pytest.raises(VerificationError, match="not an NNAPI op"):
         flatten(p)
     b.op(ops.HostOp, fn="f", args=(x,), result_types=())

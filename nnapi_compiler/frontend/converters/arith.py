@@ -15,7 +15,7 @@ from torch import nn
 from ...ir import ops
 from ...ir.types import Value
 from ..lower import Ctx
-from ..registry import Refuse, converter
+from ..registry import Misuse, Refuse, converter
 from ._util import value
 from .activation import _aten
 
@@ -130,7 +130,7 @@ def _dropout_module(m: nn.Dropout) -> dict[str, Any]:
            modules={nn.Dropout: _dropout_module, nn.Dropout2d: _dropout_module})
 def dropout(ctx: Ctx, a: dict) -> Any:
     if a["training"]:
-        raise Refuse("dropout in training mode; call model.eval() first")
+        raise Misuse("dropout in training mode; call model.eval() first")
     return value(a["input"])
 
 
@@ -147,5 +147,5 @@ def _torchvision_stochastic_depth() -> list:
            sig=lambda input, p, mode, training=True: None)
 def stochastic_depth(ctx: Ctx, a: dict) -> Any:
     if a["training"] and a["p"] > 0:
-        raise Refuse("stochastic depth in training mode; call model.eval() first")
+        raise Misuse("stochastic depth in training mode; call model.eval() first")
     return value(a["input"])

@@ -10,21 +10,21 @@ from torch import nn
 
 from ...ir import ops
 from ..lower import Ctx
-from ..registry import Refuse, converter
+from ..registry import Misuse, converter
 from ._util import static_tensor, value
 from .activation import _aten
 
 
 def _bn_module(m: nn.BatchNorm2d) -> dict[str, Any]:
     if m.training or m.running_mean is None:
-        raise Refuse("BatchNorm2d must be in eval mode with running statistics")
+        raise Misuse("BatchNorm2d must be in eval mode with running statistics")
     return {"running_mean": m.running_mean, "running_var": m.running_var, "weight": m.weight,
             "bias": m.bias, "training": False, "eps": m.eps}
 
 
 def batch_norm_value(ctx: Ctx, a: dict) -> Any:
     if a["training"]:
-        raise Refuse("batch_norm in training mode")
+        raise Misuse("batch_norm in training mode")
     x = value(a["input"])
     mean = static_tensor(a["running_mean"], "running_mean")
     var = static_tensor(a["running_var"], "running_var")
