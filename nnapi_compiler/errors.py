@@ -70,3 +70,23 @@ class NnapiRuntimeError(NnapiCompilerError):
     def __init__(self, message: str, result_code: int = 0) -> None:
         super().__init__(message)
         self.result_code = result_code
+
+
+class InternalError(NnapiCompilerError):
+    """A bug in nnapi_compiler itself (a pass or rewrite rule failed); the original is chained.
+
+    Names what the compiler was doing: the pass, the passes run before it, and the model node
+    (with its source line) whose op was being rewritten.
+    """
+
+    def __init__(self, message: str, node: str = "", source: str = "", pass_name: str = "",
+                 passes_before: tuple[str, ...] = ()) -> None:
+        self.message, self.node, self.source = message, node, source
+        self.pass_name, self.passes_before = pass_name, tuple(passes_before)
+        lines = [message]
+        if pass_name:
+            before = ", ".join(self.passes_before) or "none"
+            lines.append(f"  in pass {pass_name} (passes run before it: {before})")
+        if node:
+            lines.append(f"  while rewriting {node}" + (f" at {source}" if source else ""))
+        super().__init__("\n".join(lines))

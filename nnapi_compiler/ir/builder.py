@@ -8,9 +8,10 @@ import attrs
 import torch
 
 from .codes import OperandCode
+from .constpool import ConstPool
 from .ops.base import Constant, Loc, Op
 from .program import Program
-from .types import DimOrder, Quant, TensorType, Value, tensor_digest
+from .types import DimOrder, Quant, TensorType, Value
 
 OpT = TypeVar("OpT", bound=Op)
 
@@ -35,7 +36,12 @@ class Builder:
     inputs: list[Value] = attrs.field(factory=list)
     loc: Loc | None = None
     _next: int = 0
-    _consts: dict[str, Value] = attrs.field(factory=dict)
+    _consts: ConstPool[Value] = attrs.field(factory=ConstPool)
+
+    @classmethod
+    def after(cls, p: Program) -> Builder:
+        """A builder for ops added to ``p`` (by a pass): its new values reuse none of p's ids."""
+        return cls(level=p.level, next=p.next_id())
 
     def _value(self, t: TensorType) -> Value:
         v = Value(self._next, t)
@@ -73,26 +79,31 @@ class Builder:
             data = data.float()
         if data.dtype == torch.int64:
             data = data.int()
-        key = tensor_digest(data) + dim_order.value + repr(quant)
-        if key not in self._consts:
-            code = OperandCode[_CODE_FOR_DTYPE[data.dtype]]
-            if quant is not None and data.dtype in _QUANT_CODE:
-                code = _QUANT_CODE[data.dtype]
-            t = TensorType(code, tuple(data.shape), quant, dim_order)
-            v = self._value(t)
-            self.ops.append(Constant(results=(v,), data=data, loc=self.loc))
-            self._consts[key] = v
-        return self._consts[key]
+        found = self._consts.find(data, (dim_order, quant))
+        if found is not None:
+            return found
+        code = OperandCode[_CODE_FOR_DTYPE[data.dtype]]
+        if quant is not None and data.dtype in _QUANT_CODE:
+            code = _QUANT_CODE[data.dtype]
+        v = self._value(TensorType(code, tuple(data.shape), quant, dim_order))
+        self.ops.append(Constant(results=(v,), data=data, loc=self.loc))
+        self._consts.add(data, v, (dim_order, quant))
+        return v
 
-    def mark(self) -> tuple[int, frozenset[str]]:
+    def forget(self, c: Constant) -> None:
+        """``c`` was erased: ``const`` must not hand out its value any more."""
+        t = c.result.type
+        self._consts.remove(c.data, c.result, (t.dim_order, t.quant))
+
+    def mark(self) -> int:
         """A point to roll back to: what a refused converter emitted is dropped again."""
-        return len(self.ops), frozenset(self._consts)
+        return len(self.ops)
 
-    def rollback(self, mark: tuple[int, frozenset[str]]) -> None:
-        n_ops, keys = mark
-        del self.ops[n_ops:]
-        for k in set(self._consts) - keys:
-            del self._consts[k]
+    def rollback(self, mark: int) -> None:
+        for op in self.ops[mark:]:
+            if isinstance(op, Constant):
+                self.forget(op)
+        del self.ops[mark:]
 
     def finish(self, outputs: list[Value] | tuple[Value, ...]) -> Program:
         return Program(inputs=tuple(self.inputs), ops=tuple(self.ops), outputs=tuple(outputs),

@@ -79,24 +79,19 @@ def scalar_bytes(code: int, value: float | int | bool) -> bytes:
     return struct.pack(fmt, value)
 
 
-#: Ops whose first BOOL input is the layout flag (true = NCHW), per SEMANTICS.md "Layout".
-_LAYOUT_FLAG_OPS = frozenset({
-    OpCode.CONV_2D, OpCode.DEPTHWISE_CONV_2D, OpCode.GROUPED_CONV_2D, OpCode.TRANSPOSE_CONV_2D,
-    OpCode.AVERAGE_POOL_2D, OpCode.MAX_POOL_2D, OpCode.L2_POOL_2D, OpCode.RESIZE_BILINEAR,
-    OpCode.RESIZE_NEAREST_NEIGHBOR, OpCode.DEPTH_TO_SPACE, OpCode.SPACE_TO_DEPTH,
-})
-
-
 def layout_conversions(m: FlatModel) -> int:
     """TRANSPOSE ops plus ops using NNAPI's NCHW flag (drivers turn each into transposes).
 
-    Works on any model as the runtime receives it: ours and torch's prototype's alike.
+    Works on any model as the runtime receives it: ours and torch's prototype's alike. Which
+    op codes carry the flag is declared on the op classes (``nchw_flag``).
     """
+    from .ops import LAYOUT_FLAG_CODES  # ops import types, which import this module
+
     n = 0
     for op in m.operations:
         if op.code == OpCode.TRANSPOSE:
             n += 1
-        elif op.code in _LAYOUT_FLAG_OPS:
+        elif op.code in LAYOUT_FLAG_CODES:
             flags = [i for i in op.inputs if m.operands[i].code == OperandCode.BOOL]
             n += bool(flags) and struct.unpack("<?", m.values[flags[0]][:1])[0]
     return n

@@ -1,7 +1,9 @@
 """Clean-ups: dead-code elimination, sharing of identical constants, reshape simplification.
 
-- ``dce``: drop ops whose results nobody reads (every NNAPI op is pure).
-- ``share-constants``: identical constants (same digest and type) become one value.
+- ``dce``: drop ops whose results nobody reads (every op is pure; a host op whose results are
+  read stays).
+- ``share-constants``: identical constants (same bytes and type) become one value; bytes are
+  compared only between constants that already agree on type and a sample of elements.
 - ``simplify-reshape``: reshape of a reshape reads the original; a reshape to the same shape
   vanishes; a flatten feeding FULLY_CONNECTED is dropped where FC's implicit flatten
   ([numel / K, K]) gives the same rows.
@@ -14,6 +16,7 @@ from typing import ClassVar
 import attrs
 
 from ..ir import ops
+from ..ir.constpool import ConstPool
 from ..ir.ops.base import Constant, Op
 from ..ir.program import Program
 from ..ir.types import DimOrder, Value
@@ -27,15 +30,14 @@ class DeadCodeElimination:
     name: ClassVar[str] = "dce"
 
     def run(self, program: Program) -> PassResult:
-        live = {v.id for v in program.outputs}
-        keep: list[Op] = []
-        for op in reversed(program.ops):
-            if any(r.id in live for r in op.results):
-                keep.append(op)
-                live.update(v.id for v in op.inputs())
-        if len(keep) == len(program.ops):
-            return PassResult(program, False)
-        return PassResult(attrs.evolve(program, ops=tuple(reversed(keep))), True)
+        p, changed = rewrite_ops(program, {Op: _erase_if_dead})
+        return PassResult(p, changed)
+
+
+def _erase_if_dead(rw: Rewriter, op: Op) -> None:
+    # Erasing an op erases the producers it leaves unread too, so one sweep is a full DCE.
+    if not any(rw.use_count(r) for r in op.results):
+        rw.erase(op)
 
 
 @register
@@ -44,15 +46,15 @@ class ShareConstants:
     name: ClassVar[str] = "share-constants"
 
     def run(self, program: Program) -> PassResult:
-        seen: dict[tuple, Value] = {}
+        seen: ConstPool[Value] = ConstPool()
 
         def share(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
             assert isinstance(op, Constant)
-            key = (op.digest, op.result.type)
-            if key in seen:
-                return (seen[key],)
-            seen[key] = op.result
-            return None
+            first = seen.find(op.data, op.result.type)
+            if first is None:
+                seen.add(op.data, op.result, op.result.type)
+                return None
+            return None if first == op.result else (first,)
 
         p, changed = rewrite_ops(program, {Constant: share})
         return PassResult(p, changed)
@@ -70,7 +72,7 @@ def _reshape(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
     return None
 
 
-def _fc(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
+def _fc(rw: Rewriter, op: Op) -> Op | None:
     assert isinstance(op, ops.FullyConnected)
     inner = rw.defining(op.input)
     if not isinstance(inner, ops.Reshape) or inner.x.type.dim_order is not DimOrder.CONTIGUOUS:
@@ -81,9 +83,7 @@ def _fc(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
         return None
     if src.numel // k != src.shape[0]:  # FC would not see the same rows
         return None
-    new = attrs.evolve(op, input=inner.x)  # every other field (fuse, out_quant) kept
-    rw.b.ops.append(new)
-    return new.results
+    return attrs.evolve(op, input=inner.x)  # every other field (fuse, out_quant) kept
 
 
 @register
@@ -92,7 +92,6 @@ class SimplifyReshape:
     name: ClassVar[str] = "simplify-reshape"
 
     def run(self, program: Program) -> PassResult:
+        # Reshapes a rewrite leaves unread are erased by the driver itself.
         p, changed = rewrite_ops(program, {ops.Reshape: _reshape, ops.FullyConnected: _fc})
-        if changed:
-            p = DeadCodeElimination().run(p).program
         return PassResult(p, changed)

@@ -41,11 +41,12 @@ def _per_channel(rw: Rewriter, layer: Op, other: Value) -> torch.Tensor | None:
     return data.reshape(-1)
 
 
-def _fold(rw: Rewriter, op: Op, scale: torch.Tensor | None, shift: torch.Tensor | None) -> Op:
-    layer = rw.defining(op.a)  # type: ignore[attr-defined]
-    w = rw.constant(getattr(layer, layer.weight_field))
-    bias = rw.constant(layer.bias)
-    axis = layer.out_channel_axis
+def _fold(rw: Rewriter, layer: Op, scale: torch.Tensor | None, shift: torch.Tensor | None) -> Op:
+    assert layer.weighted is not None
+    field, axis = layer.weighted
+    w = rw.constant(getattr(layer, field))
+    bias = rw.constant(layer.bias)  # type: ignore[attr-defined]
+    assert w is not None and bias is not None  # _foldable_layer checked
     new_w, new_b = w.data, bias.data
     if scale is not None:
         shape = [1] * new_w.dim()
@@ -54,14 +55,17 @@ def _fold(rw: Rewriter, op: Op, scale: torch.Tensor | None, shift: torch.Tensor 
         new_b = new_b * scale
     if shift is not None:
         new_b = new_b + shift
-    return attrs.evolve(layer, **{layer.weight_field: rw.b.const(new_w), "bias": rw.b.const(new_b)})
+    return attrs.evolve(layer, **{field: rw.b.const(new_w), "bias": rw.b.const(new_b)})
 
 
 def _foldable_layer(rw: Rewriter, v: Value) -> Op | None:
+    """The weighted NNAPI layer defining ``v``, if its weights and bias may absorb an affine."""
     layer = rw.defining(v)
-    if not isinstance(layer, ops.WEIGHTED) or layer.fuse != FuseCode.FUSED_NONE:
+    if layer is None or layer.weighted is None or layer.fuse != FuseCode.FUSED_NONE:  # type: ignore[attr-defined]
         return None
     if not rw.single_use(v) or layer.result.type.dim_order is not DimOrder.CONTIGUOUS:
+        return None
+    if rw.constant(getattr(layer, layer.weighted[0])) is None or rw.constant(layer.bias) is None:  # type: ignore[attr-defined]
         return None
     return layer
 
@@ -81,12 +85,12 @@ def _mul_or_add(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
     if vec is None:
         return None
     if isinstance(op, ops.Mul):
-        new = _fold(rw, attrs.evolve(op, a=a), vec, None)
+        new = _fold(rw, layer, vec, None)
     elif isinstance(op, ops.Add):
-        new = _fold(rw, attrs.evolve(op, a=a), None, vec)
+        new = _fold(rw, layer, None, vec)
     else:  # Sub: x - t
-        new = _fold(rw, attrs.evolve(op, a=a), None, -vec)
-    rw.replace_def(layer, new)
+        new = _fold(rw, layer, None, -vec)
+    rw.replace(layer, new)
     return (new.result,)
 
 
@@ -98,10 +102,7 @@ class FoldBatchNorm:
     name: ClassVar[str] = "fold-bn"
 
     def run(self, program: Program) -> PassResult:
-        rules = {ops.Mul: _mul_or_add, ops.Add: _mul_or_add, ops.Sub: _mul_or_add}
-        total = False
-        while True:  # MUL then ADD: the ADD folds once the MUL is gone
-            program, changed = rewrite_ops(program, rules)
-            if not changed:
-                return PassResult(program, total)
-            total = True
+        # MUL then ADD: the ADD folds once the MUL is gone (the driver runs to a fixed point).
+        p, changed = rewrite_ops(program, {ops.Mul: _mul_or_add, ops.Add: _mul_or_add,
+                                           ops.Sub: _mul_or_add})
+        return PassResult(p, changed)

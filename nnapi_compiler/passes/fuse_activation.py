@@ -1,7 +1,8 @@
 """Fuse RELU / RELU1 / RELU6 into the op that produces their input, as an NNAPI fuse code.
 
-Applies to every op with a fuse-code operand (convs, fully connected, add/sub/mul/div, pools)
-when the activation is that result's only reader; the activation op disappears.
+Applies to every op with a fuse-code operand (``fusable`` ops: convs, fully connected,
+add/sub/mul/div, pools) when the activation is that result's only reader; the activation op
+disappears. Host ops are never fusable: their code runs in TorchScript, not NNAPI.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from ..ir.types import Value
 from .base import PassResult, register
 from .rewrite import Rewriter, rewrite_ops
 
-FUSABLE = (ops.Conv2d, ops.DepthwiseConv2d, ops.GroupedConv2d, ops.TransposeConv2d,
-           ops.FullyConnected, ops.Add, ops.Sub, ops.Mul, ops.Div, ops.AveragePool2d,
-           ops.MaxPool2d)
 CODES = {ops.Relu: FuseCode.FUSED_RELU, ops.Relu1: FuseCode.FUSED_RELU1,
          ops.Relu6: FuseCode.FUSED_RELU6}
 
@@ -28,11 +26,11 @@ CODES = {ops.Relu: FuseCode.FUSED_RELU, ops.Relu1: FuseCode.FUSED_RELU1,
 def _fuse(rw: Rewriter, act: Op) -> tuple[Value, ...] | None:
     x = act.x  # type: ignore[attr-defined]
     producer = rw.defining(x)
-    if not isinstance(producer, FUSABLE) or producer.fuse != FuseCode.FUSED_NONE:
+    if producer is None or not producer.fusable or producer.fuse != FuseCode.FUSED_NONE:  # type: ignore[attr-defined]
         return None
     if not rw.single_use(x):
         return None
-    rw.replace_def(producer, attrs.evolve(producer, fuse=CODES[type(act)]))
+    rw.replace(producer, attrs.evolve(producer, fuse=CODES[type(act)]))
     return (x,)
 
 

@@ -14,9 +14,8 @@ import attrs
 import torch
 
 from ..errors import QuantizationError
-from ..ir import ops
 from ..ir.codes import OperandCode
-from ..ir.ops.base import Op
+from ..ir.ops.base import NnapiOp, Op
 from ..ir.program import Program
 from ..ir.types import Quant, Value
 from .base import PassResult, register
@@ -38,8 +37,10 @@ def quantize_bias(bias: torch.Tensor, scale: float, where: str) -> torch.Tensor:
 
 
 def _requant(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
+    if op.weighted is None:
+        return None
     x = op.inputs()[0]
-    w = getattr(op, op.weight_field)  # type: ignore[attr-defined]
+    w = getattr(op, op.weighted[0])
     bias = op.bias  # type: ignore[attr-defined]
     if x.type.quant is None or bias.type.code != OperandCode.TENSOR_FLOAT32:
         return None
@@ -50,8 +51,7 @@ def _requant(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
                   * torch.tensor(w.type.quant.scale, dtype=torch.float32))
     q = quantize_bias(c.data, scale, str(op.loc or op.mnemonic))
     new_bias = rw.b.const(q, quant=Quant(scale, 0))
-    rw.b.ops.append(attrs.evolve(op, bias=new_bias))
-    return op.results
+    return attrs.evolve(op, bias=new_bias)
 
 
 @register
@@ -60,5 +60,5 @@ class RequantizeBias:
     name: ClassVar[str] = "requantize-bias"
 
     def run(self, program: Program) -> PassResult:
-        p, changed = rewrite_ops(program, dict.fromkeys(ops.WEIGHTED, _requant))
+        p, changed = rewrite_ops(program, {NnapiOp: _requant})
         return PassResult(p, changed)

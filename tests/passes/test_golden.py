@@ -83,15 +83,9 @@ PROGRAMS: dict[str, tuple[Callable[[], Program], str]] = {
 GOLDEN = {
     "fold-bn": """\
 program @fl3 (%0:f32[1,2,4,4]) -> (%8) {
-  %1:f32[3,1,1,2] = constant #086358c6d121
-  %2:f32[3] = constant #a203889155ba
   %9:f32[3,1,1,2] = constant #86b4ae8ce238
-  %10:f32[3] = constant #4ef86c5eed8a
-  %11:f32[3,1,1,2] = constant #86b4ae8ce238
-  %12:f32[3] = constant #a746ad602cfc
-  %3:f32[1,3,4,4] = conv_2d %0, %11, %12 {padding=(0,0,0,0), stride=(1,1), dilation=(1,1), fuse=FUSED_NONE}
-  %4:f32[3,1,1] = constant #32a6d7480cc4
-  %6:f32[3,1,1] = constant #640cd5535818
+  %11:f32[3] = constant #a746ad602cfc
+  %3:f32[1,3,4,4] = conv_2d %0, %9, %11 {padding=(0,0,0,0), stride=(1,1), dilation=(1,1), fuse=FUSED_NONE}
   %8:f32[1,3,4,4] = relu6 %3
 }""",
     "fuse-activation": """\
@@ -102,17 +96,16 @@ program @fl3 (%0:f32[1,4]) -> (%2, %4, %1) {
   %4:f32[1,4] = sub %0, %3 {fuse=FUSED_RELU1}
 }""",
     "layout-nhwc": """\
-program @fl3 (%0:f32[1,6,6,2]:nhwc) -> (%12, %19) {
+program @fl3 (%0:f32[1,6,6,2]:nhwc) -> (%12, %18) {
+  %14:f32[1,1,1,4]:nhwc = constant #66efc0af4155
   %1:f32[4,3,3,2] = constant #a953c06cd3f3
   %2:f32[4] = constant #667db0c66161
   %13:f32[1,6,6,4]:nhwc = conv_2d %0, %1, %2 {padding=(1,1,1,1), stride=(1,1), dilation=(1,1), fuse=FUSED_NONE}
-  %4:f32[4,1,1] = constant #d0e20ae85db6
-  %14:f32[1,1,1,4]:nhwc = constant #66efc0af4155
   %15:f32[1,6,6,4]:nhwc = add %13, %14 {fuse=FUSED_NONE}
   %16:f32[1,6,6,8]:nhwc = concatenation %15, %15 {axis=3}
   %17:f32[1,1,1,8]:nhwc = mean %16 {axes=[1,2], keep_dims=True}
   %8:f32[1,8] = reshape %17 {shape=[1,8]}
-  %19:f32[1,6,6,8]:nhwc = softmax %16 {axis=3, beta=1}
+  %18:f32[1,6,6,8]:nhwc = softmax %16 {axis=3, beta=1}
   %10:f32[3,8] = constant #b8d5ea61346c
   %11:f32[3] = constant #44851945cc0c
   %12:f32[1,3] = fully_connected %8, %10, %11 {fuse=FUSED_NONE}

@@ -50,12 +50,32 @@ from .shape import (
     Transpose,
 )
 
-#: Ops with a constant weight tensor and bias (``weight_field``, ``out_channel_axis``).
-WEIGHTED = (Conv2d, DepthwiseConv2d, GroupedConv2d, TransposeConv2d, FullyConnected)
+
+def op_classes() -> list[type[Op]]:
+    """Every concrete op class (one that names its own mnemonic), found through the hierarchy.
+
+    Tables about ops (mnemonics for the parser, op codes with a layout flag) are derived from
+    this, so declaring an op class in its family module is all that adding an op takes.
+    """
+    out: list[type[Op]] = []
+    stack: list[type] = [Op]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        # attrs' slotted classes replace the class they decorate; only the final one counts.
+        if "__attrs_attrs__" in vars(cls) and "mnemonic" in vars(cls):
+            out.append(cls)
+    return sorted(out, key=lambda c: c.mnemonic)
+
+
+#: NNAPI op codes whose first BOOL operand is the layout flag (true = NCHW), from the op classes.
+LAYOUT_FLAG_CODES = frozenset(
+    c.code for c in op_classes() if c.nchw_flag and issubclass(c, NnapiOp)
+)
 
 __all__ = [
     "HW",
-    "WEIGHTED",
+    "LAYOUT_FLAG_CODES",
     "Abs",
     "Add",
     "AveragePool2d",
@@ -105,4 +125,5 @@ __all__ = [
     "Tanh",
     "Transpose",
     "TransposeConv2d",
+    "op_classes",
 ]

@@ -15,6 +15,7 @@ import attrs
 import torch
 
 from ..codes import OP_SPECS, OpCode
+from ..constpool import same_bytes
 from ..types import Operand, TensorType, Value, tensor_digest
 
 
@@ -37,12 +38,21 @@ class Op:
     results: tuple[Value, ...]
     loc: Loc | None
 
+    # -- traits: facts passes ask of an op class, declared once on the class ---------------
+    #: Has an NNAPI fuse-code operand: a RELU / RELU1 / RELU6 reading it can become that code.
+    fusable: ClassVar[bool] = False
+    #: Works on the H and W axes of an image: prefers NHWC storage (NNAPI's native layout).
+    spatial: ClassVar[bool] = False
+    #: Computes the same in either storage order once its axes are remapped: follows its inputs.
+    layout_follows: ClassVar[bool] = False
+    #: (field holding the constant weights, axis of that tensor that indexes output channels).
+    weighted: ClassVar[tuple[str, int] | None] = None
+    #: Its NNAPI operand list may carry the layout flag: the first BOOL operand, true = NCHW.
+    nchw_flag: ClassVar[bool] = False
+
     # -- generic structure ---------------------------------------------------------------
     def input_fields(self) -> list[str]:
-        return [
-            f.name for f in attrs.fields(type(self)) if f.name not in ("results", "loc")
-            and _holds_values(getattr(self, f.name))
-        ]
+        return [name for name in _field_names(type(self)) if _holds_values(getattr(self, name))]
 
     def inputs(self) -> tuple[Value, ...]:
         """Tensor values this op reads, in field order (for SSA and data-flow analysis)."""
@@ -81,6 +91,18 @@ class Op:
         return []
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """Fields that may hold input values (all but results and loc), computed once per class."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in attrs.fields(cls) if f.name not in ("results", "loc"))
+        _FIELD_NAMES[cls] = names
+    return names
+
+
 def _holds_values(v: object) -> bool:
     return isinstance(v, Value) or (
         isinstance(v, tuple) and len(v) > 0 and all(isinstance(x, Value) for x in v)
@@ -107,15 +129,21 @@ class NnapiOp(Op):
 
 @attrs.frozen(kw_only=True)
 class Constant(Op):
-    """A constant tensor (weights, biases, broadcast scalars); identical data share a digest."""
+    """A constant tensor (weights, biases, broadcast scalars).
+
+    Two constants are equal when their bytes are; no content hash is computed unless asked for
+    (``digest``, for printing): hashing every weight would dominate compile time.
+    """
 
     mnemonic: ClassVar[str] = "constant"
     results: tuple[Value, ...]
-    data: torch.Tensor = attrs.field(eq=False, repr=False)
-    digest: str = attrs.field(
-        default=attrs.Factory(lambda self: tensor_digest(self.data), takes_self=True)
-    )
+    data: torch.Tensor = attrs.field(eq=attrs.cmp_using(eq=same_bytes), hash=False, repr=False)
     loc: Loc | None = attrs.field(default=None, eq=False)
+
+    @property
+    def digest(self) -> str:
+        """Content hash of the data (dtype, shape, bytes), computed on demand."""
+        return tensor_digest(self.data)
 
     def infer(self) -> tuple[TensorType, ...]:
         return (self.results[0].type,)

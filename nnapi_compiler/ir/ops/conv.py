@@ -69,9 +69,10 @@ def _image(t: TensorType, n: int | None, h: int | None, w: int | None, c: int | 
 
 @attrs.frozen(kw_only=True)
 class _ConvBase(NnapiOp):
-    # Which field holds the weights, and its axis that indexes output channels.
-    weight_field: ClassVar[str] = "filter"
-    out_channel_axis: ClassVar[int] = 0
+    fusable: ClassVar[bool] = True
+    spatial: ClassVar[bool] = True
+    nchw_flag: ClassVar[bool] = True
+    weighted: ClassVar[tuple[str, int] | None] = ("filter", 0)  # filter [Cout, kh, kw, Cin]
     results: tuple[Value, ...] = ()
     input: Value
     filter: Value
@@ -144,7 +145,7 @@ class DepthwiseConv2d(_ConvBase):
 
     mnemonic: ClassVar[str] = "depthwise_conv_2d"
     code: ClassVar[OpCode] = OpCode.DEPTHWISE_CONV_2D
-    out_channel_axis: ClassVar[int] = 3  # filter [1, kh, kw, Cout]
+    weighted: ClassVar[tuple[str, int] | None] = ("filter", 3)  # filter [1, kh, kw, Cout]
     multiplier: int = 1
 
     def _out_channels(self) -> int:
@@ -205,6 +206,9 @@ class TransposeConv2d(_ConvBase):
 
 @attrs.frozen(kw_only=True)
 class _Pool(NnapiOp):
+    fusable: ClassVar[bool] = True
+    spatial: ClassVar[bool] = True
+    nchw_flag: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     input: Value
     kernel: HW = attrs.field(validator=_positive)

@@ -33,6 +33,8 @@ def broadcast_shapes(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> tu
 class _Binary(NnapiOp):
     """Two-input broadcast op with a fused activation."""
 
+    fusable: ClassVar[bool] = True
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     a: Value
     b: Value
@@ -81,6 +83,7 @@ class Div(_Binary):
 
 @attrs.frozen(kw_only=True)
 class _MinMax(NnapiOp):
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     a: Value
     b: Value
@@ -110,6 +113,7 @@ class Minimum(_MinMax):
 class _Unary(NnapiOp):
     """One tensor in, same type out."""
 
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     out_quant: Quant | None = None  # e.g. HARD_SWISH's free or LOGISTIC's mandated params
@@ -162,6 +166,7 @@ class Prelu(NnapiOp):
 
     mnemonic: ClassVar[str] = "prelu"
     code: ClassVar[OpCode] = OpCode.PRELU
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     alpha: Value

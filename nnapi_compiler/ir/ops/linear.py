@@ -15,8 +15,8 @@ from .base import Loc, NnapiOp
 class FullyConnected(NnapiOp):
     mnemonic: ClassVar[str] = "fully_connected"
     code: ClassVar[OpCode] = OpCode.FULLY_CONNECTED
-    weight_field: ClassVar[str] = "weights"
-    out_channel_axis: ClassVar[int] = 0
+    fusable: ClassVar[bool] = True
+    weighted: ClassVar[tuple[str, int] | None] = ("weights", 0)  # weights [units, in]
     results: tuple[Value, ...] = ()
     input: Value
     weights: Value

@@ -17,6 +17,7 @@ class Quantize(NnapiOp):
 
     mnemonic: ClassVar[str] = "quantize"
     code: ClassVar[OpCode] = OpCode.QUANTIZE
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     quant: Quant
@@ -36,6 +37,7 @@ class Dequantize(NnapiOp):
 
     mnemonic: ClassVar[str] = "dequantize"
     code: ClassVar[OpCode] = OpCode.DEQUANTIZE
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     loc: Loc | None = attrs.field(default=None, eq=False)

@@ -15,6 +15,7 @@ from .base import Loc, NnapiOp
 class Mean(NnapiOp):
     mnemonic: ClassVar[str] = "mean"
     code: ClassVar[OpCode] = OpCode.MEAN
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     axes: tuple[int, ...] = attrs.field(converter=lambda a: tuple(sorted(a)))
@@ -45,6 +46,7 @@ class Softmax(NnapiOp):
 
     mnemonic: ClassVar[str] = "softmax"
     code: ClassVar[OpCode] = OpCode.SOFTMAX
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     axis: int

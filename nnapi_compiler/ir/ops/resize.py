@@ -13,6 +13,8 @@ from .base import Loc, NnapiOp, Op
 
 @attrs.frozen(kw_only=True)
 class _Resize(NnapiOp):
+    spatial: ClassVar[bool] = True
+    nchw_flag: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     out_h: int
@@ -69,6 +71,7 @@ class Interpolate(Op):
     """
 
     mnemonic: ClassVar[str] = "interpolate"
+    spatial: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     mode: str  # "nearest" | "nearest-exact" | "bilinear" | "area" (adaptive average pooling)

@@ -84,6 +84,7 @@ class Transpose(NnapiOp):
 class Concatenation(NnapiOp):
     mnemonic: ClassVar[str] = "concatenation"
     code: ClassVar[OpCode] = OpCode.CONCATENATION
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     xs: tuple[Value, ...] = attrs.field(converter=tuple)
     axis: int
@@ -119,6 +120,7 @@ class StridedSlice(NnapiOp):
 
     mnemonic: ClassVar[str] = "strided_slice"
     code: ClassVar[OpCode] = OpCode.STRIDED_SLICE
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     begin: tuple[int, ...] = attrs.field(converter=tuple)
@@ -158,6 +160,7 @@ class Pad(NnapiOp):
 
     mnemonic: ClassVar[str] = "pad"
     code: ClassVar[OpCode] = OpCode.PAD
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     pads: tuple[tuple[int, int], ...] = attrs.field(converter=lambda p: tuple(map(tuple, p)))
@@ -199,6 +202,7 @@ class ChannelShuffle(NnapiOp):
 
     mnemonic: ClassVar[str] = "channel_shuffle"
     code: ClassVar[OpCode] = OpCode.CHANNEL_SHUFFLE
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     groups: int
@@ -224,6 +228,7 @@ class Gather(NnapiOp):
 
     mnemonic: ClassVar[str] = "gather"
     code: ClassVar[OpCode] = OpCode.GATHER
+    layout_follows: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
     axis: int

@@ -1,0 +1,62 @@
+"""Compile time against model size: a chain of conv-BN-ReLU blocks, in milliseconds per block.
+
+A compiler whose passes are linear in the op count shows a flat ms/block column. Run:
+``python benchmarks/scaling.py [--blocks 100,200,400,800] [--runs 3]``; medians are printed as
+the Markdown table docs/benchmarks.md embeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import nnapi_compiler as nc
+
+
+def chain(blocks: int, channels: int = 8) -> nn.Module:
+    """``blocks`` x (3x3 conv, BatchNorm with random statistics, ReLU), eval mode."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for _ in range(blocks):
+        bn = nn.BatchNorm2d(channels)
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        layers += [nn.Conv2d(channels, channels, 3, padding=1), bn, nn.ReLU()]
+    return nn.Sequential(*layers).eval()
+
+
+def measure(blocks: int, runs: int) -> float:
+    """Median compile seconds of a ``blocks``-long chain."""
+    model, x = chain(blocks), torch.randn(1, 8, 8, 8)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        nc.compile(model, (x,))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--blocks", default="100,200,400,800")
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args(argv)
+    measure(10, 1)  # warm up: first-call costs (imports, TorchScript) are not per block
+    print("| blocks | compile s | ms / block |")
+    print("|---|---|---|")
+    for n in (int(b) for b in args.blocks.split(",")):
+        s = measure(n, args.runs)
+        print(f"| {n} | {s:.2f} | {1000 * s / n:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
