@@ -11,6 +11,7 @@ import attrs
 import torch
 
 from ..errors import VerificationError
+from ..ir.constpool import group_key, same_bytes
 from ..ir.flat import FlatModel, OperandDesc, OperationDesc, scalar_bytes
 from ..ir.ops.base import Constant, NnapiOp
 from ..ir.program import Program
@@ -46,7 +47,7 @@ class _Tables:
     weights: list[torch.Tensor] = attrs.field(factory=list)
     by_value: dict[int, int] = attrs.field(factory=dict)  # IR value id -> operand index
     by_literal: dict[object, int] = attrs.field(factory=dict)
-    by_digest: dict[str, int] = attrs.field(factory=dict)  # constant digest -> weights index
+    by_buffer: dict[int, int] = attrs.field(factory=dict)  # id(pooled tensor) -> weights index
     pool: dict[str, torch.Tensor] = attrs.field(factory=dict)  # shared by all segments
 
     def add(self, desc: OperandDesc) -> int:
@@ -67,18 +68,35 @@ class _Tables:
         if raw_len <= IMMEDIATE_LIMIT:
             self.model.values[idx] = _bytes(c.data)
         else:
-            if c.digest not in self.by_digest:
-                self.by_digest[c.digest] = len(self.weights)
-                self.weights.append(self.pool.setdefault(c.digest, c.data.contiguous()))
-            self.refs[idx] = BufferRef(self.by_digest[c.digest], 0, raw_len)
+            shared = pooled(self.pool, c.data)
+            if id(shared) not in self.by_buffer:
+                self.by_buffer[id(shared)] = len(self.weights)
+                self.weights.append(shared)
+            self.refs[idx] = BufferRef(self.by_buffer[id(shared)], 0, raw_len)
         return idx
+
+
+def pooled(pool: dict[str, torch.Tensor], data: torch.Tensor) -> torch.Tensor:
+    """The tensor in ``pool`` holding ``data``'s bytes, added if new.
+
+    Keys are a cheap group key (dtype, shape, sampled elements) plus an ordinal, so finding a
+    weight compares bytes only with tensors that already agree on those; no weight is hashed.
+    """
+    base = repr(group_key(data))
+    n = 0
+    while (key := f"{base}#{n}") in pool:
+        if same_bytes(pool[key], data):
+            return pool[key]
+        n += 1
+    pool[key] = data.contiguous()
+    return pool[key]
 
 
 def flatten(p: Program, pool: dict[str, torch.Tensor] | None = None) -> NnapiSegment:
     """Turn ``p`` (NNAPI ops and constants only) into a serialized segment.
 
-    ``pool`` (digest -> tensor) is shared by all segments of one model, so a weight used by
-    several segments is one tensor object and is stored once in the saved artifact.
+    ``pool`` (content key -> tensor, see ``pooled``) is shared by all segments of one model, so
+    a weight used by several segments is one tensor object, stored once in the saved artifact.
     """
     t = _Tables(pool={} if pool is None else pool)
     consts = p.constants()

@@ -30,11 +30,14 @@ def same_bytes(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def group_key(t: torch.Tensor) -> tuple[Hashable, ...]:
-    """Cheap key that identical tensors share: dtype, shape and sampled elements' bytes."""
+    """Cheap key that identical tensors share: dtype, shape and sampled elements.
+
+    Sampled values compare as numbers (0.0 == -0.0, NaN != NaN): the key may only split tensors
+    that differ in bytes or hold NaN, which then are simply not shared; ``same_bytes`` decides.
+    """
     flat = t.detach().reshape(-1)
-    n = flat.numel()
-    sample = flat[:: max(1, n // SAMPLES)][:SAMPLES].contiguous()
-    return (t.dtype, tuple(t.shape), sample.view(torch.uint8).numpy().tobytes())
+    sample = flat[:: max(1, flat.numel() // SAMPLES)][:SAMPLES].tolist()
+    return (t.dtype, tuple(t.shape), tuple(sample))
 
 
 @attrs.define(eq=False)

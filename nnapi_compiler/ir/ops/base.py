@@ -95,10 +95,12 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
-    """Fields that may hold input values (all but results and loc), computed once per class."""
+    """Fields that may hold input values (declared with ``Value`` in their type, other than
+    results and loc), computed once per class: walking every field of every op is hot."""
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = tuple(f.name for f in attrs.fields(cls) if f.name not in ("results", "loc"))
+        names = tuple(f.name for f in attrs.fields(cls) if f.name not in ("results", "loc")
+                      and (f.type is None or "Value" in str(f.type)))
         _FIELD_NAMES[cls] = names
     return names
 
