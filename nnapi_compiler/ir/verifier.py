@@ -1,5 +1,8 @@
 """IR verifier: SSA, inferred types, op well-formedness and legality at the target feature level.
 
+Host ops (and HostType values) get the SSA, type and well-formedness checks of any op; NNAPI
+legality (feature level, operand types, quantized bias) does not apply to code run by torch.
+
 A failure raises VerificationError showing the IR around the failing op, so a broken pass is
 found where it broke the program rather than later on a phone.
 """
@@ -12,7 +15,7 @@ from .ops.base import NnapiOp, Op
 from .ops.host import HostOp
 from .printer import print_op
 from .program import Program
-from .types import TensorType
+from .types import TensorType, Value
 
 
 def _context(p: Program, index: int, radius: int = 3) -> str:
@@ -43,11 +46,13 @@ def op_problems(op: Op, level: int | None) -> list[str]:
                     "result types " + ", ".join(map(str, actual))
                     + " != inferred " + ", ".join(map(str, inferred))
                 )
-    if level is None:
+    if level is None or isinstance(op, HostOp):  # host code runs in TorchScript, not NNAPI
         return errs
     bias = getattr(op, "bias", None)
-    if bias is not None and op.inputs()[0].type.quant is not None and (
-        bias.type.code != OperandCode.TENSOR_INT32 or bias.type.quant is None
+    x = op.inputs()[0].type if op.inputs() else None
+    if isinstance(bias, Value) and isinstance(x, TensorType) and x.quant is not None and (
+        not isinstance(bias.type, TensorType) or bias.type.code != OperandCode.TENSOR_INT32
+        or bias.type.quant is None
     ):
         errs.append("quantized layer needs an INT32 bias (run requantize-bias)")
     if isinstance(op, NnapiOp):
@@ -60,7 +65,7 @@ def op_problems(op: Op, level: int | None) -> list[str]:
         if need > level:
             errs.append(f"{OpCode(op.code).name} as used needs feature level {need} > target {level}")
         ins = op.inputs()
-        if ins:
+        if ins and isinstance(ins[0].type, TensorType):
             primary = type_name(ins[0].type.code)
             legal = OP_SPECS[op.code].primary_types_at(level)
             if "*" not in legal and primary not in legal:

@@ -7,11 +7,15 @@ returned program equals the input). A pipeline can be written as a string: "lega
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TextIO
 
 import attrs
 
+from ..errors import InternalError, NnapiCompilerError, VerificationError
+from ..ir.printer import print_program
 from ..ir.program import Program
 from ..ir.verifier import verify
 
@@ -49,27 +53,86 @@ def parse_pipeline(text: str) -> list[Pass]:
     return out
 
 
+#: Called once with the input program (name "input") and after every pass with its name, the
+#: program it returned, its ``changed`` flag and the seconds it took. Hooks verify, print or time.
+PassHook = Callable[[str, Program, bool, float], None]
+
+
+def verify_hook(name: str, program: Program, changed: bool, seconds: float) -> None:
+    """Verify the IR (feature-level legality excepted: legalization is itself a pass)."""
+    try:
+        verify(program, check_level=False)
+    except VerificationError as e:
+        where = "the input program" if name == "input" else f"pass {name}"
+        raise VerificationError(f"after {where}: {e}") from e
+
+
+@attrs.define(eq=False)
+class PrintHook:
+    """Print the IR after every pass that changed it (for debugging a pipeline)."""
+
+    stream: TextIO = sys.stderr
+
+    def __call__(self, name: str, program: Program, changed: bool, seconds: float) -> None:
+        if changed or name == "input":
+            print(f"// after {name}\n{print_program(program)}", file=self.stream)
+
+
+@attrs.define(eq=False)
+class TimeHook:
+    """Collect (pass name, seconds) for every pass run."""
+
+    times: list[tuple[str, float]] = attrs.field(factory=list)
+
+    def __call__(self, name: str, program: Program, changed: bool, seconds: float) -> None:
+        if name != "input":
+            self.times.append((name, seconds))
+
+
+def _in_pass(e: Exception, name: str, before: list[str]) -> Exception:
+    """``e`` (raised inside pass ``name``) with the pass and those run before it named."""
+    if isinstance(e, InternalError):
+        return InternalError(e.message, e.node, e.source, name, tuple(before))
+    if isinstance(e, NnapiCompilerError):  # a user-facing error (e.g. bias overflow): same type
+        e.add_note(f"in pass {name} (passes run before it: {', '.join(before) or 'none'})")
+        return e
+    return InternalError(f"{type(e).__name__}: {e}", pass_name=name, passes_before=tuple(before))
+
+
 @attrs.define(eq=False)
 class PassManager:
-    """Runs passes in order; with ``verify_each`` the verifier checks the IR after every pass.
+    """Runs passes in order, calling every hook on the input and after each pass.
 
-    Feature-level legality is not checked between passes (legalization is itself a pass);
-    the caller verifies the final program in full.
+    ``verify_each`` adds ``verify_hook`` (what tests run with). An exception inside a pass is
+    re-raised naming the pass and those before it, with the original chained.
     """
 
     passes: Sequence[Pass]
     verify_each: bool = False
+    hooks: list[PassHook] = attrs.field(factory=list)
     log: list[tuple[str, bool]] = attrs.field(factory=list)
 
     def run(self, program: Program) -> Program:
-        if self.verify_each:
-            verify(program, check_level=False)
+        hooks = [verify_hook, *self.hooks] if self.verify_each else list(self.hooks)
+        for hook in hooks:
+            hook("input", program, False, 0.0)
+        done: list[str] = []
         for p in self.passes:
-            res = p.run(program)
+            t0 = time.perf_counter()
+            try:
+                res = p.run(program)
+            except Exception as e:
+                err = _in_pass(e, p.name, done)
+                if err is e:
+                    raise
+                raise err from e
+            seconds = time.perf_counter() - t0
             if not res.changed and res.program != program:
-                raise AssertionError(f"pass {p.name} changed the program but said it did not")
+                raise InternalError("the pass changed the program but said it did not",
+                                    pass_name=p.name, passes_before=tuple(done))
             self.log.append((p.name, res.changed))
             program = res.program
-            if self.verify_each:
-                verify(program, check_level=False)
+            done.append(p.name)
+            for hook in hooks:
+                hook(p.name, program, res.changed, seconds)
         return program
