@@ -67,14 +67,20 @@ class Builder:
         return self.op(cls, **fields).result
 
     def const(self, data: torch.Tensor, dim_order: DimOrder = DimOrder.CONTIGUOUS,
-              quant: Quant | None = None) -> Value:
+              quant: Quant | None = None, owned: bool = False) -> Value:
         """A constant tensor value; identical data (dtype, shape, bytes) yield the same value.
 
         ``quant`` makes a uint8 tensor TENSOR_QUANT8_ASYMM (int8: ..._SIGNED) and gives an
-        int32 tensor (a quantized bias) its scale.
+        int32 tensor (a quantized bias) its scale. ``owned`` says ``data`` was just computed and
+        nobody else holds it, so it is not copied (weights are tens of megabytes).
         """
-        # A fresh copy with standard strides (size-1 dims of permuted views keep odd strides).
-        data = data.detach().reshape(-1).clone().reshape(data.shape)
+        # Our own copy with standard strides (size-1 dims of permuted views keep odd strides):
+        # reshape(-1) copies a non-contiguous tensor already; a view is cloned only if not owned.
+        src = data.detach()
+        flat = src.reshape(-1)
+        if not owned and flat.data_ptr() == src.data_ptr():
+            flat = flat.clone()
+        data = flat.reshape(src.shape)
         if data.dtype == torch.float64:
             data = data.float()
         if data.dtype == torch.int64:

@@ -55,7 +55,9 @@ def _fold(rw: Rewriter, layer: Op, scale: torch.Tensor | None, shift: torch.Tens
         new_b = new_b * scale
     if shift is not None:
         new_b = new_b + shift
-    return attrs.evolve(layer, **{field: rw.b.const(new_w), "bias": rw.b.const(new_b)})
+    # An ADD or SUB leaves the weights as they are: no new constant (and no copy of its bytes).
+    weights = getattr(layer, field) if scale is None else rw.b.const(new_w, owned=True)
+    return attrs.evolve(layer, **{field: weights, "bias": rw.b.const(new_b, owned=True)})
 
 
 def _foldable_layer(rw: Rewriter, v: Value) -> Op | None:

@@ -166,7 +166,7 @@ class _Layout:
             return self.rebuild(rw, op, input=self.contiguous(rw, x))
         units = w.data.shape[0]
         perm_w = w.data.reshape(units, c, h, wd).permute(0, 2, 3, 1).reshape(units, -1)
-        return self.rebuild(rw, op, weights=rw.b.const(perm_w.contiguous(),
+        return self.rebuild(rw, op, weights=rw.b.const(perm_w.contiguous(), owned=True,
                                                         quant=w.result.type.quant))
 
 
