@@ -166,6 +166,8 @@ class _Reader:
         for item in split_top(attr_text):
             key, _, val = item.partition("=")
             fields[key] = _convert(_raw(val), hints[key])
+        if "result_types" in hints and "result_types" not in fields:  # a host op's: as printed
+            fields["result_types"] = tuple(r.type for r in results)
         return cls(results=results, **fields)
 
     def constant(self, text: str, v: Value) -> torch.Tensor:

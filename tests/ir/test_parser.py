@@ -48,3 +48,15 @@ def test_types() -> None:
 def test_errors_name_the_line(text: str, match: str) -> None:
     with pytest.raises(ParseError, match=match):
         parse_program(text)
+
+
+def test_host_ops_read_back() -> None:
+    text = """\
+program @fl3 (%0:f32[1,3]) -> (%2, %3) {
+  %1:f32[1,3] = host %0 {fn=torch.cumsum}
+  %2:f32[1,3] = relu %1
+  %3:host<int64[1,3]> = host %1 {fn=torch.argsort}
+}"""
+    p = parse_program(text)
+    assert print_program(p) == text
+    assert p.ops[2].result_types == (HostType("int64[1,3]"),)  # type: ignore[attr-defined]
