@@ -18,7 +18,6 @@ from .ops.base import Constant, Op
 from .program import Program
 from .types import HostType, TensorType, Value, tensor_digest
 
-
 _WORD = re.compile(r"[\w.\-]+")
 
 
