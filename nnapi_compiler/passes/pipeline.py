@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import (  # noqa: F401 - each module registers its pass
     cleanup,
     fold_bn,
@@ -12,7 +14,7 @@ from . import (  # noqa: F401 - each module registers its pass
     requantize_bias,
     upsample,
 )
-from .base import PassManager, parse_pipeline
+from .base import PassHook, PassManager, parse_pipeline
 
 DEFAULT_PIPELINE = (
     "legalize,requantize-bias,fold-constants,fold-bn,fuse-activation,simplify-reshape,"
@@ -21,5 +23,7 @@ DEFAULT_PIPELINE = (
 )
 
 
-def default_pipeline(verify_each: bool = False, text: str = DEFAULT_PIPELINE) -> PassManager:
-    return PassManager(parse_pipeline(text), verify_each=verify_each)
+def default_pipeline(verify_each: bool = False, text: str = DEFAULT_PIPELINE,
+                     hooks: Sequence[PassHook] = ()) -> PassManager:
+    """The pipeline as a PassManager; ``hooks`` run after every pass (see ``base.PassHook``)."""
+    return PassManager(parse_pipeline(text), verify_each=verify_each, hooks=list(hooks))
