@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blocks", default="100,200,400,800")
     p.add_argument("--runs", type=int, default=3)
     args = p.parse_args(argv)
+    # One thread: CPU time then measures the compiler's own work, not torch's idle spinning
+    # threads on a busy machine (the example runs on 8x8 images cost next to nothing).
+    torch.set_num_threads(1)
     measure(10, 1)  # warm up: first-call costs (imports, TorchScript) are not per block
     print("| blocks | compile CPU s | ms / block |")
     print("|---|---|---|")

@@ -207,8 +207,10 @@ class Rewriter:
                 nxt = self._const_tail.next if self._const_tail is not None else self._head
                 self._link(node, before=nxt)
                 self._const_tail = node
-            else:
+            elif before.alive:
                 self._link(node, before=before)
+            else:
+                raise InternalError(f"{op.mnemonic} was built before an op the rule erased")
             self._requeue(node)
 
     def _link(self, node: _Node, before: _Node | None) -> None:
