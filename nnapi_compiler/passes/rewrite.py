@@ -191,9 +191,13 @@ class Rewriter:
         return self.finish()
 
     def finish(self) -> tuple[Program, bool]:
+        ops = tuple(self.ops())
+        node = self._head  # unlink the list: no reference cycles are left for the collector
+        while node is not None:
+            node.prev, node = None, node.next
         if not self.changed:
             return self.program, False
-        p = attrs.evolve(self.program, inputs=tuple(self.inputs), ops=tuple(self.ops()),
+        p = attrs.evolve(self.program, inputs=tuple(self.inputs), ops=ops,
                          outputs=tuple(self.outputs))
         return p, p != self.program
 
