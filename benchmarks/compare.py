@@ -4,7 +4,8 @@ For every model: compile-time ratio (medians over interleaved runs; torch's prot
 trace + mutation removal + convert), NNAPI op counts, layout conversions (TRANSPOSE ops plus
 ops using NNAPI's NCHW flag), ser_model / weight / .ptl bytes, and "not convertible" where
 torch's prototype fails. Run: ``python benchmarks/compare.py [--runs 3] [--out table.md]``
-(``--out`` writes the bare Markdown table; docs/benchmarks.md embeds it).
+(``--out`` writes the bare Markdown table; docs/benchmarks.md embeds it; ``--clock cpu`` reads
+CPU time instead of wall time).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,6 +54,11 @@ def _their_flat(module: torch.jit.ScriptModule) -> tuple[FlatModel, int, int]:
                                                               for w in weights)
 
 
+#: The clock compile times are read from: wall time by default, CPU time with ``--clock cpu``
+#: (on a machine loaded by other work, wall times swing by 2-5x; CPU time barely moves).
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
+
+
 def row(name: str, runs: int, quantized: bool = False) -> dict[str, object]:
     if quantized:
         model, x = build_quantized(name), quant_input()
@@ -60,14 +67,14 @@ def row(name: str, runs: int, quantized: bool = False) -> dict[str, object]:
     t_ours, t_theirs, err = [], [], ""
     cm, their = None, None
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = CLOCK[0]()
         cm = nc.compile(model, (x,))
-        t_ours.append(time.perf_counter() - t0)
+        t_ours.append(CLOCK[0]() - t0)
         if not err:
-            t0 = time.perf_counter()
+            t0 = CLOCK[0]()
             try:
                 their = theirs(model, x, nhwc=quantized)
-                t_theirs.append(time.perf_counter() - t0)
+                t_theirs.append(CLOCK[0]() - t0)
             except Exception as e:
                 err = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
     assert cm is not None
@@ -117,7 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quantized", default=",".join(QUANT_MODELS),
                    help="quantized zoo models (torch's prototype gets NHWC-flagged inputs)")
     p.add_argument("--out", type=Path)
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: process CPU time with torch on one thread (robust to machine load)")
     args = p.parse_args(argv)
+    if args.clock == "cpu":
+        CLOCK[0] = time.process_time
+        torch.set_num_threads(1)
     rows = [row(n, args.runs) for n in args.models.split(",") if n]
     rows += [row(n, args.runs, quantized=True) for n in args.quantized.split(",") if n]
     text = table(rows)
