@@ -129,8 +129,8 @@ class Rewriter:
     def replace_value(self, old: Value, new: Value) -> None:
         """Every reader of ``old`` (ops, program inputs and outputs) reads ``new`` instead."""
         self.changed = True
-        self.inputs = [new if v.id == old.id else v for v in self.inputs] if any(
-            v.id == old.id for v in self.inputs) else self.inputs
+        if any(v.id == old.id for v in self.inputs):
+            self.inputs = [new if v.id == old.id else v for v in self.inputs]
         if self._out_count.get(old.id):
             self.outputs = [new if v.id == old.id else v for v in self.outputs]
             n = self._out_count.pop(old.id)
