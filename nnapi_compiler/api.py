@@ -22,6 +22,7 @@ from .errors import CaptureError, ConversionError
 from .frontend import converters  # noqa: F401 - registers every converter
 from .frontend.capture import FLOPS, Captured, capture
 from .frontend.lower import lower
+from .frontend.qdq import capture_pt2e, graph_module_of, has_qdq  # PT2E (issue 11)
 from .ir.codes import MIN_RUNTIME_LEVEL, PreferenceCode, parse_target
 from .ir.flat import layout_conversions
 from .ir.model import ModelGraph, Placement
@@ -54,7 +55,7 @@ def _prepare(model: torch.nn.Module, example_inputs: Any) -> tuple:
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     example_inputs = tuple(example_inputs)
-    if model.training:
+    if model.training and not has_qdq(model):  # PT2E: convert_pt2e output is marked training
         raise ConversionError("the model is in training mode; call model.eval() before compiling")
     for i, x in enumerate(example_inputs):
         if isinstance(x, torch.Tensor) and (x.dim() == 0 or 0 in x.shape):
@@ -124,9 +125,10 @@ def _child_compiler(opts: Options) -> Any:
 
 
 def lower_and_partition(model: torch.nn.Module, example_inputs: Any, opts: Options) -> Lowered:
+    model = graph_module_of(model)  # PT2E: accept an ExportedProgram
     example_inputs = _prepare(model, example_inputs)
     level, cpu_only = _levels(opts)
-    cap = capture(model, example_inputs)
+    cap = capture_pt2e(model, example_inputs) if has_qdq(model) else capture(model, example_inputs)  # PT2E
     branches = [(f"cond_branch{i}", cm)
                 for i, cm in enumerate(compile_conds(cap, _child_compiler(opts)))]
     raw, io = lower(cap, level, opts.fallback)
@@ -188,6 +190,7 @@ def compile(
 
 def _compile(model: torch.nn.Module, example_inputs: Any, opts: Options) -> CompiledModel:
     t0 = time.perf_counter()
+    model = graph_module_of(model)  # PT2E: accept an ExportedProgram
     try:
         low = lower_and_partition(model, example_inputs, opts)
     except CaptureError as e:

@@ -1,0 +1,155 @@
+"""PT2E quantized ops (``quantized_call`` nodes from ``frontend.qdq``): CONV_2D / depthwise /
+grouped, FULLY_CONNECTED, ADD, MUL, CONCATENATION and HARD_SWISH with the output parameters the
+graph's quantize node chose; LOGISTIC / TANH / SOFTMAX and data movement when NNAPI's output
+parameters equal them; any other op as a float island (DEQUANTIZE, float op, QUANTIZE), which
+is what the PT2E reference computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ...ir import ops
+from ...ir.codes import FuseCode
+from ...ir.types import Quant, Value
+from ..lower import Ctx
+from ..qdq import quantized_call
+from ..registry import REGISTRY, Refuse, converter
+from ._util import value
+from .conv import emit_conv2d
+from .quantized import uint8_weight
+
+aten = torch.ops.aten
+Emitter = Callable[[Ctx, dict, Quant, FuseCode], Value]
+
+_FUSE = {None: FuseCode.FUSED_NONE, aten.relu.default: FuseCode.FUSED_RELU,
+         aten.relu_.default: FuseCode.FUSED_RELU, aten.hardtanh.default: FuseCode.FUSED_RELU6,
+         aten.hardtanh_.default: FuseCode.FUSED_RELU6}
+# NNAPI computes these with mandated output parameters: used when PyTorch's match them.
+_FIXED_OUTPUT = {aten.sigmoid.default, aten.sigmoid_.default, aten.tanh.default,
+                 aten.tanh_.default, aten.softmax.int, aten._softmax.default}
+
+
+def _qweight(ctx: Ctx, w: Any) -> tuple[torch.Tensor, Quant]:
+    if not isinstance(w, torch.Tensor) or not w.is_quantized:
+        raise Refuse("weight is not quantized")
+    return uint8_weight(w, ctx.node.name if ctx.node else "weight")
+
+
+def _bias(b: Any, n: int) -> torch.Tensor:
+    if b is None:
+        return torch.zeros(n)
+    if isinstance(b, Value) or not isinstance(b, torch.Tensor):
+        raise Refuse("bias must be a constant")
+    return b.detach().float()
+
+
+def _quantized(x: Any) -> Value:
+    v = value(x)
+    if v.type.quant is None:
+        raise Refuse("input is not quantized")
+    return v
+
+
+def _conv(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
+    _quantized(a["input"])
+    w, wq = _qweight(ctx, a["weight"])
+    return emit_conv2d(ctx, a, w, _bias(a["bias"], w.shape[0]), w_quant=wq, fuse=fuse, out_quant=out)
+
+
+def _linear(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
+    x = _quantized(a["input"])
+    w, wq = _qweight(ctx, a["weight"])
+    units = w.shape[0]
+    y = ctx.emit(ops.FullyConnected, input=x, weights=ctx.b.const(w, quant=wq),
+                 bias=ctx.const(_bias(a["bias"], units)), fuse=fuse, out_quant=out)
+    if x.type.rank != 2:
+        y = ctx.emit(ops.Reshape, x=y, shape=(*x.type.shape[:-1], units))
+    return y
+
+
+def _binary(cls: type[ops.Add] | type[ops.Mul]) -> Emitter:
+    def emit(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
+        if a.get("alpha", 1) != 1:
+            raise Refuse("add with alpha != 1")
+        return ctx.emit(cls, a=_quantized(a["input"]), b=_quantized(a["other"]), fuse=fuse,
+                        out_quant=out)
+    return emit
+
+
+def _cat(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
+    xs = tuple(_quantized(x) for x in a["tensors"])
+    return ctx.emit(ops.Concatenation, xs=xs, axis=a["dim"] % xs[0].type.rank, out_quant=out)
+
+
+def _hardswish(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
+    return ctx.emit(ops.HardSwish, x=_quantized(a["input"]), out_quant=out)
+
+
+EMITTERS: dict[Any, Emitter] = {
+    aten.conv2d.default: _conv, aten.linear.default: _linear,
+    aten.add.Tensor: _binary(ops.Add), aten.add_.Tensor: _binary(ops.Add),
+    aten.mul.Tensor: _binary(ops.Mul), aten.mul_.Tensor: _binary(ops.Mul),
+    aten.cat.default: _cat, aten.hardswish.default: _hardswish,
+    aten.hardswish_.default: _hardswish,
+}
+
+
+def _bind(fn: Any, args: tuple, kwargs: dict) -> dict:
+    entry = REGISTRY.get(fn)
+    if entry is None:
+        raise Refuse(f"no NNAPI lowering for {fn}")
+    return entry.bind(args, kwargs)
+
+
+def _float_island(ctx: Ctx, fn: Any, post: Any, args: tuple, kwargs: dict, out: Quant) -> Value:
+    """DEQUANTIZE the quantized inputs, lower ``fn`` (and ``post``) in float, QUANTIZE."""
+
+    def deq(x: Any) -> Any:
+        if isinstance(x, Value) and x.type.quant is not None:
+            return ctx.emit(ops.Dequantize, x=x)
+        if isinstance(x, torch.Tensor) and x.is_quantized:
+            return x.dequantize()
+        return x
+
+    from torch.utils import _pytree as pytree
+
+    bound = _bind(fn, args, kwargs)  # refuses before any op is emitted
+    y = REGISTRY[fn].fn(ctx, pytree.tree_map(deq, bound))
+    if post is not None:
+        bounds = (0.0, 6.0) if post in (aten.hardtanh.default, aten.hardtanh_.default) else ()
+        y = REGISTRY[post].fn(ctx, _bind(post, (y, *bounds), {}))
+    return ctx.emit(ops.Quantize, x=value(y), quant=out)
+
+
+def _same(q: Quant | None, out: Quant) -> bool:
+    if q is None:
+        return False
+    f32 = torch.tensor([q.scale, out.scale], dtype=torch.float32)
+    return bool(f32[0] == f32[1]) and q.zero_point == out.zero_point
+
+
+@converter(quantized_call, sig=lambda fn, post, scale, zero_point, dtype, *args, **kwargs: None)
+def lower_quantized_call(ctx: Ctx, a: dict) -> Any:
+    fn, post, args, kwargs = a["fn"], a["post"], a["args"], a["kwargs"]
+    if a["dtype"] != torch.quint8:
+        raise Refuse(f"quantized activations of dtype {a['dtype']} are not supported (quint8 only)")
+    out = Quant(a["scale"], a["zero_point"])
+    emitter = EMITTERS.get(fn)
+    if emitter is not None:
+        try:
+            return emitter(ctx, _bind(fn, args, kwargs), out, _FUSE[post])
+        except Refuse:
+            pass  # e.g. float weights or a float operand: the float island below is exact
+    if fn in _FIXED_OUTPUT and post is None:
+        bound = _bind(fn, args, kwargs)
+        x = next(v for v in bound.values() if isinstance(v, Value))
+        if x.type.quant is not None:
+            probe = REGISTRY[fn].fn(ctx, bound)
+            if isinstance(probe, Value) and _same(probe.type.quant, out):
+                return probe
+            # NNAPI's mandated parameters differ from the graph's: DCE drops the probe.
+    return _float_island(ctx, fn, post, args, kwargs, out)
