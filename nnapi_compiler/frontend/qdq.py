@@ -24,12 +24,15 @@ from typing import Any
 
 import torch
 import torch.fx
+
+# torch's own registration of the quantized_decomposed ops that convert_pt2e emits (not torchao).
+from torch.ao.quantization.fx._decomposed import quantized_decomposed_lib  # noqa: F401
 from torch.fx import Node
 from torch.utils import _pytree as pytree
 
 from .capture import Captured, _input_names, _record_examples
 
-_decomposed = getattr(torch.ops, "quantized_decomposed", None)
+_decomposed = torch.ops.quantized_decomposed
 aten = torch.ops.aten
 
 QUANT_DTYPES = {torch.uint8: torch.quint8, torch.int8: torch.qint8}
@@ -55,8 +58,6 @@ FUSABLE_POST = {aten.relu.default, aten.relu_.default, aten.hardtanh.default, at
 
 
 def _targets(*names: str) -> set[Any]:
-    if _decomposed is None:
-        return set()
     return {getattr(_decomposed, n).default for n in names if hasattr(_decomposed, n)}
 
 
@@ -168,7 +169,7 @@ class _Rewriter:
         if qp is None or not isinstance(src, Node) or len(src.users) != 1:
             return False
         op, post = src, None
-        if not self._has_dq_input(src) and src.target in FUSABLE_POST and _is_relu6_or_relu(src):
+        if not self._has_dq_input(src) and src.target in FUSABLE_POST and is_relu_or_relu6(src):
             op, post = src.args[0], src
             if not isinstance(op, Node) or len(op.users) != 1:
                 return False
@@ -242,11 +243,13 @@ class _Rewriter:
             self.g.erase_node(n)
 
 
-def _is_relu6_or_relu(n: Node) -> bool:
+def is_relu_or_relu6(n: Node) -> bool:
+    """ReLU, or hardtanh clamping to [0, 6] (ReLU6): the activations NNAPI ops fuse."""
     if n.target in (aten.relu.default, aten.relu_.default):
         return True
-    bounds = list(n.args[1:3]) + [n.kwargs.get("min_val", -1.0), n.kwargs.get("max_val", 1.0)]
-    return float(bounds[0]) == 0.0 and float(bounds[1]) == 6.0
+    lo = n.args[1] if len(n.args) > 1 else n.kwargs.get("min_val", -1.0)
+    hi = n.args[2] if len(n.args) > 2 else n.kwargs.get("max_val", 1.0)
+    return float(lo) == 0.0 and float(hi) == 6.0
 
 
 def rewrite(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:

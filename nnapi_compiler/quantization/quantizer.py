@@ -15,6 +15,7 @@ from torchao.quantization.pt2e.quantizer import (
 )
 from torchao.quantization.pt2e.quantizer.quantizer import Q_ANNOTATION_KEY
 
+from ..frontend.qdq import is_relu_or_relu6
 from ..ir.codes import MIN_RUNTIME_LEVEL, parse_target
 from .specs import NnapiSpecs
 
@@ -64,13 +65,6 @@ def _sole_user(n: Node, targets: set) -> Node | None:
             and not _annotated(users[0]):
         return users[0]
     return None
-
-
-def _is_relu6(n: Node) -> bool:
-    if n.target in (aten.relu.default, aten.relu_.default):
-        return True
-    lo, hi = (list(n.args[1:3]) + [-1.0, 1.0][len(n.args) - 1:])[:2]
-    return float(lo) == 0.0 and float(hi) == 6.0
 
 
 def _tensor_inputs(n: Node) -> list[Node]:
@@ -128,7 +122,7 @@ class NnapiQuantizer(Quantizer):
             _mark(bn)
             last = bn
         act = _sole_user(last, FUSED_ACT)
-        if act is not None and _is_relu6(act):
+        if act is not None and is_relu_or_relu6(act):
             _mark(act)
             last = act
         return last

@@ -6,6 +6,7 @@ from __future__ import annotations
 import attrs
 import torch
 from torch import Tensor
+from torch.fx import Node
 from torchao.quantization.pt2e import (
     FusedMovingAvgObsFakeQuantize,
     HistogramObserver,
@@ -18,7 +19,6 @@ from torchao.quantization.pt2e.quantizer import (
     FixedQParamsQuantizationSpec,
     QuantizationSpec,
 )
-from torch.fx import Node
 
 # NNAPI's mandated output parameters (scale, zero point) per activation dtype:
 # LOGISTIC and SOFTMAX 1/256, TANH 1/128, centred for uint8 and shifted by -128 for int8.

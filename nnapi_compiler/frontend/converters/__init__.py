@@ -2,4 +2,5 @@
 
 from . import activation, arith, conv, norm, pool, qdq, quantized, reduce, resize, shape, slicing
 
-__all__ = ["activation", "arith", "conv", "norm", "pool", "qdq", "quantized", "reduce", "resize", "shape", "slicing"]
+__all__ = ["activation", "arith", "conv", "norm", "pool", "qdq", "quantized", "reduce", "resize", "shape",
+           "slicing"]
