@@ -28,9 +28,6 @@ Emitter = Callable[[Ctx, dict, Quant, FuseCode], Value]
 _FUSE = {None: FuseCode.FUSED_NONE, aten.relu.default: FuseCode.FUSED_RELU,
          aten.relu_.default: FuseCode.FUSED_RELU, aten.hardtanh.default: FuseCode.FUSED_RELU6,
          aten.hardtanh_.default: FuseCode.FUSED_RELU6}
-# NNAPI computes these with mandated output parameters: used when PyTorch's match them.
-_FIXED_OUTPUT = {aten.sigmoid.default, aten.sigmoid_.default, aten.tanh.default,
-                 aten.tanh_.default, aten.softmax.int, aten._softmax.default}
 
 
 def _qweight(ctx: Ctx, w: Any) -> tuple[torch.Tensor, Quant]:
@@ -89,12 +86,32 @@ def _hardswish(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
     return ctx.emit(ops.HardSwish, x=_quantized(a["input"]), out_quant=out)
 
 
+def _fixed(cls: type[ops.Logistic] | type[ops.Tanh] | type[ops.Softmax], mandated: Quant) -> Emitter:
+    """LOGISTIC / TANH / SOFTMAX, whose output parameters NNAPI mandates: used when the
+    graph's quantize node chose exactly those (NnapiQuantizer does), else a float island."""
+
+    def emit(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
+        if not _same(out, mandated) or fuse != FuseCode.FUSED_NONE:
+            raise Refuse(f"output quantization {out} is not NNAPI's mandated {mandated}")
+        x = _quantized(a["input"])
+        if cls is ops.Softmax:
+            return ctx.emit(cls, x=x, axis=a["dim"] % x.type.rank, out_quant=out)
+        return ctx.emit(cls, x=x, out_quant=out)
+    return emit
+
+
 EMITTERS: dict[Any, Emitter] = {
     aten.conv2d.default: _conv, aten.linear.default: _linear,
     aten.add.Tensor: _binary(ops.Add), aten.add_.Tensor: _binary(ops.Add),
     aten.mul.Tensor: _binary(ops.Mul), aten.mul_.Tensor: _binary(ops.Mul),
     aten.cat.default: _cat, aten.hardswish.default: _hardswish,
     aten.hardswish_.default: _hardswish,
+    aten.sigmoid.default: _fixed(ops.Logistic, Quant(1 / 256, 0)),
+    aten.sigmoid_.default: _fixed(ops.Logistic, Quant(1 / 256, 0)),
+    aten.tanh.default: _fixed(ops.Tanh, Quant(1 / 128, 128)),
+    aten.tanh_.default: _fixed(ops.Tanh, Quant(1 / 128, 128)),
+    aten.softmax.int: _fixed(ops.Softmax, Quant(1 / 256, 0)),
+    aten._softmax.default: _fixed(ops.Softmax, Quant(1 / 256, 0)),
 }
 
 
@@ -144,12 +161,4 @@ def lower_quantized_call(ctx: Ctx, a: dict) -> Any:
             return emitter(ctx, _bind(fn, args, kwargs), out, _FUSE[post])
         except Refuse:
             pass  # e.g. float weights or a float operand: the float island below is exact
-    if fn in _FIXED_OUTPUT and post is None:
-        bound = _bind(fn, args, kwargs)
-        x = next(v for v in bound.values() if isinstance(v, Value))
-        if x.type.quant is not None:
-            probe = REGISTRY[fn].fn(ctx, bound)
-            if isinstance(probe, Value) and _same(probe.type.quant, out):
-                return probe
-            # NNAPI's mandated parameters differ from the graph's: DCE drops the probe.
     return _float_island(ctx, fn, post, args, kwargs, out)
