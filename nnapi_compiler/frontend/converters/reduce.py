@@ -25,7 +25,13 @@ def mean(ctx: Ctx, a: dict) -> Any:
     dims = a["dim"]
     axes = list(range(r)) if dims is None or dims == [] else (
         [dims] if isinstance(dims, int) else list(dims))
-    y = ctx.emit(ops.Mean, x=x, axes=tuple(axis(d, r) for d in axes), keep_dims=bool(a["keepdim"]))
+    axes = [axis(d, r) for d in axes]
+    if x.type.quant is not None and r == 4 and sorted(axes) == [2, 3]:
+        # Quantized spatial mean (SE blocks): AVERAGE_POOL rounds like PyTorch, MEAN truncates.
+        _, _, h, w = x.type.shape
+        y = ctx.emit(ops.AveragePool2d, input=x, kernel=ops.HW(h, w), stride=ops.HW(h, w))
+        return y if a["keepdim"] else ctx.emit(ops.Reshape, x=y, shape=tuple(ctx.example.shape))
+    y = ctx.emit(ops.Mean, x=x, axes=tuple(axes), keep_dims=bool(a["keepdim"]))
     if tuple(y.type.shape) != tuple(ctx.example.shape):  # full reduction to a 0-d tensor
         y = ctx.emit(ops.Reshape, x=y, shape=tuple(ctx.example.shape) or (1,))
     return y
