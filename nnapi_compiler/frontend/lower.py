@@ -279,7 +279,7 @@ def _check_result(node: torch.fx.Node, result: Any, ex: Any) -> None:
     if isinstance(result, Value):
         if not isinstance(ex, torch.Tensor):
             raise Refuse(f"produces a {type(ex).__name__}, not a tensor")
-        if ex.dtype == torch.quint8:
+        if ex.dtype in (torch.quint8, torch.qint8):  # qint8: PT2E signed activations, FL4 (issue 11)
             if not _same_quant(result.type, ex):
                 raise Refuse(f"PyTorch's output quantization (scale {ex.q_scale():.6g}, zero point "
                              f"{ex.q_zero_point()}) differs from what NNAPI's op produces "

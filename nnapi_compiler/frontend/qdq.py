@@ -9,7 +9,7 @@ This pass folds each pattern into one node the converters lower to a quantized N
 - everything else becomes ``quantized_call(op, post, scale, zero_point, dtype, *args)``, whose
   eager meaning is exactly that reference: dequantize, run ``op`` (and ``post``), quantize;
 - int8 weights (per tensor or per channel) become quantized tensor constants;
-- leftover quantize/dequantize nodes become ``torch.quantize_per_tensor`` / ``torch.dequantize``.
+- leftover quantize/dequantize nodes become ``quantize`` / ``torch.dequantize``.
 
 Every rewritten node computes what the PT2E reference computes, so the example values recorded
 on the graph afterwards are the reference's.
@@ -84,6 +84,11 @@ def quantized_call(fn: Callable[..., Any], post: Callable[..., Any] | None, scal
     if post is not None:
         y = post(y, 0.0, 6.0) if post in (aten.hardtanh.default, aten.hardtanh_.default) else post(y)
     return torch.quantize_per_tensor(y, scale, zero_point, dtype)
+
+
+def quantize(x: torch.Tensor, scale: float, zero_point: int, dtype: torch.dtype) -> torch.Tensor:
+    """A leftover quantize node (uint8 or, from Android 11, int8 activations)."""
+    return torch.quantize_per_tensor(x, scale, zero_point, dtype)
 
 
 def _qparams(n: Node) -> tuple[float, int, torch.dtype] | None:
@@ -232,7 +237,7 @@ class _Rewriter:
             if n.target in Q and _qparams(n) is not None:
                 scale, zp, dtype = _qparams(n)  # type: ignore[misc]
                 with self.g.inserting_before(n):
-                    new = self.g.call_function(torch.quantize_per_tensor, (n.args[0], scale, zp, dtype))
+                    new = self.g.call_function(quantize, (n.args[0], scale, zp, dtype))
             elif self._act_source(n) is not None:
                 with self.g.inserting_before(n):
                     new = self.g.call_function(torch.dequantize, (n.args[0],))

@@ -1,4 +1,5 @@
-"""Single ops through the PT2E flow (NnapiQuantizer, convert_pt2e, compile) at Android 10 and 11:
+"""Single ops through the PT2E flow (NnapiQuantizer, convert_pt2e, compile) at Android 10 and 11
+(uint8, and signed int8 activations at 11):
 each becomes its quantized NNAPI op (or a float island where NNAPI has no integer form) and
 matches the converted module run eagerly within one quantum of the output scale.
 
@@ -16,10 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import nnapi_compiler as nc
+from nnapi_compiler.ir.codes import OperandCode
 
 from .pt2e_helpers import calib_batches, quanta_error, quantize_pt2e
 
 X = (1, 8, 10, 10)
+_CODE = {torch.uint8: OperandCode.TENSOR_QUANT8_ASYMM, torch.int8: OperandCode.TENSOR_QUANT8_ASYMM_SIGNED}
 
 
 class Fn(nn.Module):
@@ -79,16 +82,21 @@ CASES: dict[str, tuple[nn.Module, str]] = {
 ISLANDS = {("hardswish", "android-10")}
 
 
-@pytest.mark.parametrize("target", ["android-10", "android-11"])
+LEVELS = [("android-10", torch.uint8), ("android-11", torch.uint8), ("android-11", torch.int8)]
+
+
+@pytest.mark.parametrize(("target", "dtype"), LEVELS, ids=["a10-uint8", "a11-uint8", "a11-int8"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_pt2e_op(name: str, target: str) -> None:
+def test_pt2e_op(name: str, target: str, dtype: torch.dtype) -> None:
     torch.manual_seed(0)
     model, nnapi_op = CASES[name]
     x = torch.randn(*X)
-    quanta, cm = quanta_error(quantize_pt2e(model, x, calib_batches(X), target), x, target,
-                              verify_each_pass=True)
+    converted = quantize_pt2e(model, x, calib_batches(X), target, activation_dtype=dtype)
+    quanta, cm = quanta_error(converted, x, target, verify_each_pass=True)
     counts = Counter(op.mnemonic for op in cm.program.compute_ops())
     assert "host" not in counts
+    codes = {v.type.code for op in cm.program.compute_ops() for v in op.results if v.type.quant}
+    assert codes == {_CODE[dtype]}, codes
     if (name, target) not in ISLANDS:
         assert counts[nnapi_op] >= 1, counts
         assert counts["quantize"] == 1 and counts["dequantize"] == 1, counts

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 
 from ...ir import ops
-from ...ir.codes import FuseCode
+from ...ir.codes import FuseCode, OperandCode
 from ...ir.types import Quant, Value
 from ..lower import Ctx
-from ..qdq import quantized_call
+from ..qdq import quantize, quantized_call
 from ..registry import REGISTRY, Refuse, converter
 from ._util import value
 from .conv import emit_conv2d
@@ -30,10 +30,18 @@ _FUSE = {None: FuseCode.FUSED_NONE, aten.relu.default: FuseCode.FUSED_RELU,
          aten.hardtanh_.default: FuseCode.FUSED_RELU6}
 
 
-def _qweight(ctx: Ctx, w: Any) -> tuple[torch.Tensor, Quant]:
+_SIGNED = OperandCode.TENSOR_QUANT8_ASYMM_SIGNED
+_CODES = {torch.quint8: OperandCode.TENSOR_QUANT8_ASYMM, torch.qint8: _SIGNED}
+
+
+def _qweight(ctx: Ctx, w: Any, x: Value) -> tuple[torch.Tensor, Quant]:
+    """NNAPI weights of the input's 8-bit type: uint8, or int8 for signed activations (FL4)."""
     if not isinstance(w, torch.Tensor) or not w.is_quantized:
         raise Refuse("weight is not quantized")
-    return uint8_weight(w, ctx.node.name if ctx.node else "weight")
+    ints, q = uint8_weight(w, ctx.node.name if ctx.node else "weight")
+    if x.type.code == _SIGNED:  # undo uint8_weight's exact +128 shift
+        return (ints.int() - 128).to(torch.int8), Quant(q.scale, q.zero_point - 128)
+    return ints, q
 
 
 def _bias(b: Any, n: int) -> torch.Tensor:
@@ -52,14 +60,13 @@ def _quantized(x: Any) -> Value:
 
 
 def _conv(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
-    _quantized(a["input"])
-    w, wq = _qweight(ctx, a["weight"])
+    w, wq = _qweight(ctx, a["weight"], _quantized(a["input"]))
     return emit_conv2d(ctx, a, w, _bias(a["bias"], w.shape[0]), w_quant=wq, fuse=fuse, out_quant=out)
 
 
 def _linear(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
     x = _quantized(a["input"])
-    w, wq = _qweight(ctx, a["weight"])
+    w, wq = _qweight(ctx, a["weight"], x)
     units = w.shape[0]
     y = ctx.emit(ops.FullyConnected, input=x, weights=ctx.b.const(w, quant=wq),
                  bias=ctx.const(_bias(a["bias"], units)), fuse=fuse, out_quant=out)
@@ -86,14 +93,17 @@ def _hardswish(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
     return ctx.emit(ops.HardSwish, x=_quantized(a["input"]), out_quant=out)
 
 
-def _fixed(cls: type[ops.Logistic] | type[ops.Tanh] | type[ops.Softmax], mandated: Quant) -> Emitter:
-    """LOGISTIC / TANH / SOFTMAX, whose output parameters NNAPI mandates: used when the
-    graph's quantize node chose exactly those (NnapiQuantizer does), else a float island."""
+def _fixed(cls: type[ops.Logistic] | type[ops.Tanh] | type[ops.Softmax], scale: float,
+           zero_point: int) -> Emitter:
+    """LOGISTIC / TANH / SOFTMAX, whose output parameters NNAPI mandates (the zero point shifted
+    by -128 for int8): used when the graph's quantize node chose exactly those (NnapiQuantizer
+    does), else a float island."""
 
     def emit(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
+        x = _quantized(a["input"])
+        mandated = Quant(scale, zero_point - 128 * (x.type.code == _SIGNED))
         if not _same(out, mandated) or fuse != FuseCode.FUSED_NONE:
             raise Refuse(f"output quantization {out} is not NNAPI's mandated {mandated}")
-        x = _quantized(a["input"])
         if cls is ops.Softmax:
             return ctx.emit(cls, x=x, axis=a["dim"] % x.type.rank, out_quant=out)
         return ctx.emit(cls, x=x, out_quant=out)
@@ -106,12 +116,12 @@ EMITTERS: dict[Any, Emitter] = {
     aten.mul.Tensor: _binary(ops.Mul), aten.mul_.Tensor: _binary(ops.Mul),
     aten.cat.default: _cat, aten.hardswish.default: _hardswish,
     aten.hardswish_.default: _hardswish,
-    aten.sigmoid.default: _fixed(ops.Logistic, Quant(1 / 256, 0)),
-    aten.sigmoid_.default: _fixed(ops.Logistic, Quant(1 / 256, 0)),
-    aten.tanh.default: _fixed(ops.Tanh, Quant(1 / 128, 128)),
-    aten.tanh_.default: _fixed(ops.Tanh, Quant(1 / 128, 128)),
-    aten.softmax.int: _fixed(ops.Softmax, Quant(1 / 256, 0)),
-    aten._softmax.default: _fixed(ops.Softmax, Quant(1 / 256, 0)),
+    aten.sigmoid.default: _fixed(ops.Logistic, 1 / 256, 0),
+    aten.sigmoid_.default: _fixed(ops.Logistic, 1 / 256, 0),
+    aten.tanh.default: _fixed(ops.Tanh, 1 / 128, 128),
+    aten.tanh_.default: _fixed(ops.Tanh, 1 / 128, 128),
+    aten.softmax.int: _fixed(ops.Softmax, 1 / 256, 0),
+    aten._softmax.default: _fixed(ops.Softmax, 1 / 256, 0),
 }
 
 
@@ -139,7 +149,21 @@ def _float_island(ctx: Ctx, fn: Any, post: Any, args: tuple, kwargs: dict, out: 
     if post is not None:
         bounds = (0.0, 6.0) if post in (aten.hardtanh.default, aten.hardtanh_.default) else ()
         y = REGISTRY[post].fn(ctx, _bind(post, (y, *bounds), {}))
-    return ctx.emit(ops.Quantize, x=value(y), quant=out)
+    return ctx.emit(ops.Quantize, x=value(y), quant=out, out_code=_CODES[ctx.example.dtype])
+
+
+def _out_quant(ctx: Ctx, scale: float, zero_point: int, dtype: torch.dtype) -> Quant:
+    if dtype == torch.qint8 and ctx.level < 4:
+        raise Refuse("signed int8 activations (QUANT8_ASYMM_SIGNED) need Android 11 (FL4)")
+    if dtype not in _CODES:
+        raise Refuse(f"quantized activations of dtype {dtype} are not supported")
+    return Quant(scale, zero_point)
+
+
+@converter(quantize, sig=lambda input, scale, zero_point, dtype: None)
+def lower_quantize(ctx: Ctx, a: dict) -> Any:
+    out = _out_quant(ctx, a["scale"], a["zero_point"], a["dtype"])
+    return ctx.emit(ops.Quantize, x=value(a["input"]), quant=out, out_code=_CODES[a["dtype"]])
 
 
 def _same(q: Quant | None, out: Quant) -> bool:
@@ -152,9 +176,7 @@ def _same(q: Quant | None, out: Quant) -> bool:
 @converter(quantized_call, sig=lambda fn, post, scale, zero_point, dtype, *args, **kwargs: None)
 def lower_quantized_call(ctx: Ctx, a: dict) -> Any:
     fn, post, args, kwargs = a["fn"], a["post"], a["args"], a["kwargs"]
-    if a["dtype"] != torch.quint8:
-        raise Refuse(f"quantized activations of dtype {a['dtype']} are not supported (quint8 only)")
-    out = Quant(a["scale"], a["zero_point"])
+    out = _out_quant(ctx, a["scale"], a["zero_point"], a["dtype"])
     emitter = EMITTERS.get(fn)
     if emitter is not None:
         try:
