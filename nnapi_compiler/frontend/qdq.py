@@ -189,9 +189,12 @@ class _Rewriter:
                                                             *qp, *args), kwargs)
         new.meta.update({k: v for k, v in op.meta.items() if k in ("stack_trace", "nn_module_stack")})
         q.replace_all_uses_with(new)
+        name = op.name
         for n in (q, post, op):
             if n is not None and not n.users:
                 self.g.erase_node(n)
+        if op.graph is not self.g or op not in self.g.nodes:
+            new._rename(name)  # refusals, warnings and explain() name the user's op
         return True
 
     def _shares(self, op: Node, qp: tuple[float, int, torch.dtype]) -> bool:

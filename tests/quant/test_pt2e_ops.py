@@ -85,8 +85,12 @@ ISLANDS = {("hardswish", "android-10")}
 LEVELS = [("android-10", torch.uint8), ("android-11", torch.uint8), ("android-11", torch.int8)]
 
 
-@pytest.mark.parametrize(("target", "dtype"), LEVELS, ids=["a10-uint8", "a11-uint8", "a11-int8"])
-@pytest.mark.parametrize("name", sorted(CASES))
+# Android 11 with uint8 differs from Android 10 only where FL4 adds an integer op.
+_MATRIX = [pytest.param(n, t, d, id=f"{n}-{t}-{str(d)[6:]}") for n in sorted(CASES)
+           for t, d in LEVELS if not (t == "android-11" and d == torch.uint8 and n != "hardswish")]
+
+
+@pytest.mark.parametrize(("name", "target", "dtype"), _MATRIX)
 def test_pt2e_op(name: str, target: str, dtype: torch.dtype) -> None:
     torch.manual_seed(0)
     model, nnapi_op = CASES[name]
@@ -119,6 +123,7 @@ def test_exported_program_and_explain() -> None:
     assert converted.training  # convert_pt2e's output is marked training; compile() accepts it
     ep = torch.export.export(converted, (x,))
     quanta, cm = quanta_error(converted, x)
+    assert quanta.max().item() <= 1 + 1e-4
     cm_ep = nc.compile(ep, (x,))
     with nc.virtual_device():
         assert torch.equal(cm_ep(x), cm(x))
