@@ -5,11 +5,12 @@ are within 2 quanta of the final dequantize's scale of the converted module run 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from nnapi_compiler.ir.codes import OperandCode
 
 from ..quant.pt2e_helpers import quanta_error, within
-from .pt2e_models import CI, TIMM, TORCHVISION, build_pt2e, example
+from .pt2e_models import CI, SIGNED, TIMM, TORCHVISION, build_pt2e, example
 
 _QUANT8 = {OperandCode.TENSOR_QUANT8_ASYMM, OperandCode.TENSOR_QUANT8_ASYMM_SIGNED}
 _WEIGHTED = {"conv_2d", "depthwise_conv_2d", "grouped_conv_2d", "fully_connected"}
@@ -20,8 +21,8 @@ def _case(name: str, target: str) -> object:
     return pytest.param(name, target, marks=marks, id=f"{name}-{target}")
 
 
-def check(name: str, target: str) -> None:
-    converted = build_pt2e(name, target)
+def check(name: str, target: str, dtype: torch.dtype = torch.uint8) -> None:
+    converted = build_pt2e(name, target, activation_dtype=dtype)
     x = example()
     quanta, cm = quanta_error(converted, x, target)
     assert all(op.mnemonic != "host" for op in cm.program.ops)
@@ -35,6 +36,12 @@ def check(name: str, target: str) -> None:
 @pytest.mark.parametrize(("name", "target"), [_case(n, t) for n, t in TORCHVISION])
 def test_torchvision_pt2e(name: str, target: str) -> None:
     check(name, target)
+
+
+@pytest.mark.zoo_full
+@pytest.mark.parametrize("name", SIGNED)
+def test_signed_int8_pt2e(name: str) -> None:
+    check(name, "android-11", torch.int8)
 
 
 @pytest.mark.zoo_full
