@@ -2,7 +2,8 @@
 with scale = input_scale * weight_scale and zero point 0.
 
 The integer bias is computed the way PyTorch's quantized kernels do (float32 multiply by the
-reciprocal scale, round half to even), so NNAPI adds exactly the bias PyTorch adds. A value
+reciprocal scale, round half to even), so NNAPI adds exactly the bias PyTorch adds; for PT2E
+graphs this recovers the int32 bias convert_pt2e stored (the same float32 scale product). A value
 that does not fit in int32 raises QuantizationError naming the layer; nothing wraps silently.
 """
 
