@@ -42,10 +42,10 @@ SHARED = {
 MULTI_OUT = {aten.chunk.default, aten.split.Tensor, aten.split_with_sizes.default,
              aten.unbind.int}
 CAT = {aten.cat.default, aten.concat.default}
+SILU = {aten.silu.default, aten.silu_.default}
 # Activations with their own output range (integer HARD_SWISH at FL4, float islands else).
 FREE = {aten.hardswish.default, aten.hardswish_.default, aten.hardsigmoid.default,
-        aten.hardsigmoid_.default, aten.silu.default, aten.silu_.default,
-        aten.leaky_relu.default, aten.leaky_relu_.default, aten.gelu.default}
+        aten.hardsigmoid_.default, aten.leaky_relu.default, aten.leaky_relu_.default, aten.gelu.default}
 
 
 def _annotated(n: Node) -> bool:
@@ -96,6 +96,25 @@ class NnapiQuantizer(Quantizer):
             raise ValueError("signed int8 activations (QUANT8_ASYMM_SIGNED) need Android 11 (FL4)")
         self.specs = NnapiSpecs(activation_dtype, is_qat)
 
+    def transform_for_annotation(self, model: GraphModule) -> GraphModule:
+        """SiLU as x * sigmoid(x): LOGISTIC and MUL run in 8 bits; SiLU would be a float island."""
+        g = model.graph
+        for n in list(g.nodes):
+            if n.op != "call_function" or n.target not in SILU or not isinstance(n.args[0], Node):
+                continue
+            x = n.args[0]
+            if n.target is aten.silu_.default and len(x.users) > 1:
+                continue  # in place: other users of x must see the result; leave it
+            with g.inserting_before(n):
+                sig = g.call_function(aten.sigmoid.default, (x,))
+                mul = g.call_function(aten.mul.Tensor, (x, sig))
+            sig.meta.update(n.meta)
+            mul.meta.update(n.meta)
+            n.replace_all_uses_with(mul)
+            g.erase_node(n)
+        model.recompile()
+        return model
+
     def annotate(self, model: GraphModule) -> GraphModule:
         rules: list[tuple[set, Callable[[Node], None]]] = [
             (CONV, self._conv), (BINARY, self._binary), (CAT, self._cat),
@@ -113,6 +132,14 @@ class NnapiQuantizer(Quantizer):
 
     def validate(self, model: GraphModule) -> None:
         return None
+
+    def _act_in(self, a: Node) -> QuantizationSpecBase:
+        """An input edge reuses its producer's output parameters when those are annotated
+        (fixed LOGISTIC output feeding MUL, ...): a fresh observer would requantize."""
+        ann = a.meta.get(Q_ANNOTATION_KEY)
+        if ann is not None and ann.output_qspec is not None:
+            return SharedQuantizationSpec(a)
+        return self.specs.act()
 
     def _tail(self, n: Node) -> Node:
         """The last node of ``n`` [-> batch_norm] [-> relu/relu6] that NNAPI runs as one op."""
@@ -132,7 +159,7 @@ class NnapiQuantizer(Quantizer):
         if not isinstance(w, Node) or w.meta.get("val") is None or w.meta["val"].dim() not in (2, 4):
             return
         s = self.specs
-        inputs: dict[Node, QuantizationSpecBase | None] = {x: s.act(), w: s.weight()}
+        inputs: dict[Node, QuantizationSpecBase | None] = {x: self._act_in(x), w: s.weight()}
         bias = n.args[2] if len(n.args) > 2 else None
         if isinstance(bias, Node):
             inputs[bias] = s.bias(x, w, n)
@@ -144,7 +171,7 @@ class NnapiQuantizer(Quantizer):
     def _binary(self, n: Node) -> None:
         ins = _tensor_inputs(n)
         last = self._tail(n)
-        _mark(n, {a: self.specs.act() for a in ins}, self.specs.act() if last is n else None)
+        _mark(n, {a: self._act_in(a) for a in ins}, self.specs.act() if last is n else None)
         if last is not n:
             _mark(last, output=self.specs.act())
 
@@ -152,22 +179,24 @@ class NnapiQuantizer(Quantizer):
         ins = _tensor_inputs(n)
         first = ins[0]
         shared = SharedQuantizationSpec((first, n))
-        _mark(n, {first: self.specs.act(), **{a: shared for a in ins[1:]}}, shared)
+        _mark(n, {first: self._act_in(first), **{a: shared for a in ins[1:]}}, shared)
 
     def _fixed(self, n: Node) -> None:
-        _mark(n, {_tensor_inputs(n)[0]: self.specs.act()}, self.specs.fixed(FIXED[n.target]))
+        x = _tensor_inputs(n)[0]
+        _mark(n, {x: self._act_in(x)}, self.specs.fixed(FIXED[n.target]))
 
     def _free(self, n: Node) -> None:
-        _mark(n, {_tensor_inputs(n)[0]: self.specs.act()}, self.specs.act())
+        x = _tensor_inputs(n)[0]
+        _mark(n, {x: self._act_in(x)}, self.specs.act())
 
     def _shared(self, n: Node) -> None:
         x = _tensor_inputs(n)[0]
-        _mark(n, {x: self.specs.act()}, SharedQuantizationSpec((x, n)))
+        _mark(n, {x: self._act_in(x)}, SharedQuantizationSpec((x, n)))
 
     def _multi(self, n: Node) -> None:
         """chunk / split / unbind: each ``getitem`` output shares the input's parameters."""
         x = _tensor_inputs(n)[0]
-        _mark(n, {x: self.specs.act()})
+        _mark(n, {x: self._act_in(x)})
         for u in n.users:
             if u.op == "call_function" and u.target is operator.getitem:
                 _mark(u, output=SharedQuantizationSpec((x, n)))

@@ -107,12 +107,23 @@ def test_pt2e_op(name: str, target: str, dtype: torch.dtype) -> None:
     assert quanta.max().item() <= 1 + 1e-4, f"{name}@{target}: max {quanta.max():.2f} quanta"
 
 
-def test_float_island_for_silu() -> None:
+def test_silu_runs_as_logistic_and_mul() -> None:
+    """NnapiQuantizer rewrites SiLU as x * sigmoid(x): 8-bit LOGISTIC and MUL, no float island."""
     torch.manual_seed(0)
     x = torch.randn(*X)
     quanta, cm = quanta_error(quantize_pt2e(Fn(F.silu), x, calib_batches(X)), x)
     counts = Counter(op.mnemonic for op in cm.program.compute_ops())
-    assert counts["logistic"] == 1 and counts["mul"] == 1
+    assert counts == {"quantize": 1, "logistic": 1, "mul": 1, "dequantize": 1}, counts
+    assert quanta.max().item() <= 1 + 1e-4
+
+
+def test_float_island_for_hardsigmoid() -> None:
+    """No integer HARDSIGMOID in NNAPI: DEQUANTIZE, float ops, QUANTIZE, as the reference."""
+    torch.manual_seed(0)
+    x = torch.randn(*X)
+    quanta, cm = quanta_error(quantize_pt2e(Fn(F.hardsigmoid), x, calib_batches(X)), x)
+    counts = Counter(op.mnemonic for op in cm.program.compute_ops())
+    assert counts["quantize"] == 2 and counts["dequantize"] == 2, counts
     assert quanta.max().item() <= 1 + 1e-4
 
 
