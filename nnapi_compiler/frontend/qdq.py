@@ -30,7 +30,8 @@ from torch.ao.quantization.fx._decomposed import quantized_decomposed_lib  # noq
 from torch.fx import Node
 from torch.utils import _pytree as pytree
 
-from .capture import Captured, _input_names, _record_examples
+from .capture import Captured, Dialect, _input_names, _record_examples
+from .inline import inline_higher_order
 
 _decomposed = torch.ops.quantized_decomposed
 aten = torch.ops.aten
@@ -271,6 +272,7 @@ def rewrite(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
 def capture_pt2e(gm: torch.fx.GraphModule, inputs: tuple) -> Captured:
     """Capture a convert_pt2e graph as it is (no retracing): rewrite, then record examples."""
     new = rewrite(gm)
+    inline_higher_order(new)
     _record_examples(new, inputs)
     out = next(n for n in new.graph.nodes if n.op == "output").args[0]
     info = getattr(new.graph._codegen, "pytree_info", None)
@@ -278,7 +280,7 @@ def capture_pt2e(gm: torch.fx.GraphModule, inputs: tuple) -> Captured:
         leaves, spec = list(out), info.out_spec
     else:
         leaves, spec = pytree.tree_flatten(out)
-    return Captured(new, "export", _input_names(new, len(inputs)), spec, leaves)
+    return Captured(new, Dialect.EXPORT, _input_names(new, len(inputs)), spec, leaves)
 
 
 def graph_module_of(model: Any) -> Any:
