@@ -105,9 +105,13 @@ def _record_examples(gm: torch.fx.GraphModule, inputs: tuple) -> None:
 
     class Recorder(torch.fx.Interpreter):
         def run_node(self, n: torch.fx.Node) -> Any:
-            if isinstance(n.target, torch._ops.HigherOrderOperator):
+            args = pytree.tree_leaves(self.fetch_args_kwargs_from_env(n))
+            if isinstance(n.target, torch._ops.HigherOrderOperator) or any(
+                    isinstance(t, torch.Tensor) and t.is_quantized for t in args):
                 # torch.cond & co.: FlopCounterMode's module tracker breaks on their branches
                 # under no_grad; their branches are compiled (and counted) on their own.
+                # Quantized tensors (issue 11): it decomposes some of their ops
+                # (upsample_nearest2d) into float-only prims and fails; counted as 0.
                 out, n.meta[FLOPS] = super().run_node(n), 0
             else:
                 with FlopCounterMode(display=False) as flops:

