@@ -1,8 +1,8 @@
 """PT2E quantized ops (``quantized_call`` nodes from ``frontend.qdq``): CONV_2D / depthwise /
 grouped, FULLY_CONNECTED, ADD, MUL, CONCATENATION and HARD_SWISH with the output parameters the
-graph's quantize node chose; LOGISTIC / TANH / SOFTMAX and data movement when NNAPI's output
-parameters equal them; any other op as a float island (DEQUANTIZE, float op, QUANTIZE), which
-is what the PT2E reference computes.
+graph's quantize node chose; LOGISTIC / TANH / SOFTMAX when those are NNAPI's mandated output
+parameters; any other op (or one of these on float operands) as a float island (DEQUANTIZE,
+float op, QUANTIZE), which is what the PT2E reference computes.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.utils import _pytree as pytree
 
 from ...ir import ops
 from ...ir.codes import FuseCode, OperandCode
@@ -141,8 +142,6 @@ def _float_island(ctx: Ctx, fn: Any, post: Any, args: tuple, kwargs: dict, out: 
         if isinstance(x, torch.Tensor) and x.is_quantized:
             return x.dequantize()
         return x
-
-    from torch.utils import _pytree as pytree
 
     bound = _bind(fn, args, kwargs)  # refuses before any op is emitted
     y = REGISTRY[fn].fn(ctx, pytree.tree_map(deq, bound))
