@@ -109,6 +109,8 @@ def _same(a: tuple[float, int, torch.dtype] | None, b: tuple[float, int, torch.d
 
 
 class _Rewriter:
+    """One pass over a graph copy: fold Q/DQ patterns in order, then the leftovers."""
+
     def __init__(self, gm: torch.fx.GraphModule) -> None:
         self.gm = gm
         self.g = gm.graph
@@ -212,7 +214,8 @@ class _Rewriter:
             if u.target is not operator.getitem or len(u.users) != 1:
                 return False
             q = next(iter(u.users))
-            if q.target not in Q or not self._shares(op, _qparams(q) or (0.0, 0, torch.quint8)):
+            qp = _qparams(q) if q.target in Q else None
+            if qp is None or not self._shares(op, qp):
                 return False
             qs.append(q)
         args, kwargs = self._map_args(op)
