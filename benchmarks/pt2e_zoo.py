@@ -24,13 +24,13 @@ from tests.zoo.pt2e_models import SIGNED, TIMM, TORCHVISION, build_pt2e, example
 from tests.zoo.quant_models import QUANT_MODELS, build_quantized, quant_input
 
 
-def _eager_ops(name: str) -> str:
+def _eager_ops(name: str, target: str) -> str:
     """NNAPI op count of the eager-mode (qnnpack) quantized version, where torchvision has one."""
     if name not in QUANT_MODELS:
         return "—"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cm = nc.compile(build_quantized(name), (quant_input(),))
+        cm = nc.compile(build_quantized(name), (quant_input(),), target=target)
     return str(cm.stats["nnapi_ops"])
 
 
@@ -41,7 +41,8 @@ def row(name: str, target: str, dtype: torch.dtype) -> str:
         quanta, cm = quanta_error(converted, example(), target)
     counts = Counter(op.mnemonic for op in cm.program.compute_ops())
     qdq = counts["quantize"] + counts["dequantize"]
-    return (f"| {name} | {target} {str(dtype)[6:]} | {cm.stats['nnapi_ops']} | {_eager_ops(name)} | {qdq} | "
+    eager = _eager_ops(name, target)
+    return (f"| {name} | {target} {str(dtype)[6:]} | {cm.stats['nnapi_ops']} | {eager} | {qdq} | "
             f"{cm.stats['layout_conversions']} | {cm.stats['weight_bytes']} | "
             f"{quanta.max().item():.0f} | {100 * within(quanta, 1):.2f}% | {100 * within(quanta):.2f}% |")
 
