@@ -11,13 +11,12 @@ import warnings
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 from torch.jit.mobile import _load_for_lite_interpreter
 
 import nnapi_compiler as nc
 from tests.conftest import assert_close_scaled
-
-timm = pytest.importorskip("timm")
 
 #: (model, input resolution): small inputs keep CI fast; ViT and LeViT take ``img_size``.
 HYBRIDS = [
