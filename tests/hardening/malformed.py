@@ -79,6 +79,13 @@ def seeds() -> list[Seed]:
     return out
 
 
+def __getattr__(name: str) -> object:
+    if name == "SEEDS_FOR_TESTS":  # built on first use: compiling the seeds takes a second
+        globals()[name] = seeds()
+        return globals()[name]
+    raise AttributeError(name)
+
+
 def as_tensor(raw: bytes) -> torch.Tensor:
     """int32 when the length allows (as the runtime's writer emits), else uint8 (also accepted)."""
     dtype = torch.int32 if len(raw) % 4 == 0 and raw else torch.uint8
