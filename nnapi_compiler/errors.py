@@ -6,7 +6,16 @@ carry the node and the user's source line, so a message points at the code to ch
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import ParamSpec, TypeVar
+
 import attrs
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class NnapiCompilerError(Exception):
@@ -70,3 +79,66 @@ class NnapiRuntimeError(NnapiCompilerError):
     def __init__(self, message: str, result_code: int = 0) -> None:
         super().__init__(message)
         self.result_code = result_code
+
+
+class InternalError(NnapiCompilerError):
+    """A bug in nnapi_compiler, not in the model: names the pass, the model node and its source
+    line where it happened (as far as the traceback tells), with the original exception chained."""
+
+    def __init__(self, message: str, node: str = "", source: str = "", pass_name: str = "") -> None:
+        self.node, self.source, self.pass_name = node, source, pass_name
+        where = [f"pass {pass_name}" if pass_name else "", f"node {node}" if node else "",
+                 f"at {source}" if source else ""]
+        at = ", ".join(w for w in where if w)
+        super().__init__(f"internal error{' in ' + at if at else ''}: {message} "
+                         "(this is a bug in nnapi_compiler; please report it)")
+
+
+def _where(tb: TracebackType | None) -> tuple[str, str, str]:
+    """(node, source line, pass) of the innermost frames that know them."""
+    node = source = pass_name = ""
+    while tb is not None:
+        f = tb.tb_frame.f_locals
+        fx_node, op, obj = f.get("node"), f.get("op"), f.get("self")
+        if hasattr(fx_node, "graph") and hasattr(fx_node, "name"):  # a torch.fx.Node being lowered
+            node, source = str(fx_node.name), _source(fx_node)
+        loc = getattr(op, "loc", None)
+        if loc is not None and hasattr(loc, "node"):  # an IR op carrying its model node
+            node, source = str(loc.node), str(getattr(loc, "source", ""))
+        name = getattr(type(obj), "name", None)
+        if isinstance(name, str) and tb.tb_frame.f_code.co_name == "run":  # a pass's run()
+            pass_name = name
+        tb = tb.tb_next
+    return node, source, pass_name
+
+
+def _source(fx_node: object) -> str:
+    from .frontend.capture import source_of  # the frontend imports errors: imported late
+
+    try:
+        return source_of(fx_node)  # type: ignore[arg-type]
+    except Exception:
+        return ""
+
+
+@contextlib.contextmanager
+def internal_errors() -> Iterator[None]:
+    """Let NnapiCompilerError through; turn any other exception into InternalError (chained)."""
+    try:
+        yield
+    except NnapiCompilerError:
+        raise
+    except Exception as e:
+        node, source, pass_name = _where(e.__traceback__)
+        raise InternalError(f"{type(e).__name__}: {e}", node, source, pass_name) from e
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorator form of ``internal_errors``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with internal_errors():
+            return fn(*args, **kwargs)
+
+    return wrapper
