@@ -6,6 +6,7 @@ from .errors import (
     CaptureError,
     ConversionError,
     InputError,
+    InternalError,
     NnapiCompilerError,
     NnapiRuntimeError,
     QuantizationError,
@@ -17,7 +18,8 @@ from .errors import (
 from .runtime.device import virtual_device
 
 __all__ = [
-    "CaptureError", "CompiledModel", "ConversionError", "InputError", "NnapiCompilerError",
+    "CaptureError", "CompiledModel", "ConversionError", "InputError", "InternalError",
+    "NnapiCompilerError",
     "NnapiRuntimeError", "QuantizationError", "SerModelError", "UnsupportedError",
     "VerificationError", "VirtualDeviceError", "compile", "explain", "virtual_device",
 ]

@@ -18,7 +18,7 @@ import torch
 from .backend.artifact import build_artifact
 from .compiled import CompiledModel
 from .cond import compile_conds
-from .errors import CaptureError, ConversionError
+from .errors import CaptureError, ConversionError, guarded
 from .frontend import converters  # noqa: F401 - registers every converter
 from .frontend.capture import FLOPS, Captured, capture
 from .frontend.lower import lower
@@ -160,6 +160,7 @@ def node_flops(cap: Captured, graph: ModelGraph) -> tuple[int, int]:
     return nnapi, total
 
 
+@guarded
 def compile(
     model: torch.nn.Module,
     example_inputs: Any,
@@ -256,6 +257,7 @@ def _warn_cpu(graph: ModelGraph) -> None:
                       UserWarning, stacklevel=3)
 
 
+@guarded
 def explain(model: torch.nn.Module, example_inputs: Any, target: str | int = "android-10",
             **options: Any) -> Report:
     """Say where each node runs (its NNAPI ops, or the CPU and why), with a summary.

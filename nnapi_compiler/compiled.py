@@ -12,7 +12,7 @@ import torch
 
 from .backend.artifact import quiet_jit
 from .backend.flatten import NnapiSegment
-from .errors import ConversionError, InputError, NnapiRuntimeError
+from .errors import ConversionError, InputError, NnapiRuntimeError, guarded
 from .ir.model import IOSpec, ModelGraph
 from .ir.printer import print_program
 from .ir.program import Program
@@ -89,6 +89,7 @@ class CompiledModel:
                           RuntimeWarning, stacklevel=3)
             self.script_module.use_cpu()
 
+    @guarded
     def __call__(self, *args: Any) -> Any:
         self.check_inputs(args)
         if not self._started:

@@ -6,7 +6,16 @@ carry the node and the user's source line, so a message points at the code to ch
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import ParamSpec, TypeVar
+
 import attrs
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class NnapiCompilerError(Exception):
@@ -73,20 +82,71 @@ class NnapiRuntimeError(NnapiCompilerError):
 
 
 class InternalError(NnapiCompilerError):
-    """A bug in nnapi_compiler itself (a pass or rewrite rule failed); the original is chained.
+    """A bug in nnapi_compiler itself, not in the model; the original exception is chained.
 
-    Names what the compiler was doing: the pass, the passes run before it, and the model node
-    (with its source line) whose op was being rewritten.
+    Names what the compiler was doing, as far as it knows: the pass and the passes run before
+    it, and the model node (with its source line) being lowered or rewritten.
     """
 
     def __init__(self, message: str, node: str = "", source: str = "", pass_name: str = "",
                  passes_before: tuple[str, ...] = ()) -> None:
         self.message, self.node, self.source = message, node, source
         self.pass_name, self.passes_before = pass_name, tuple(passes_before)
-        lines = [message]
+        where = (f" in pass {pass_name}" if pass_name else "") + (f" at node {node}" if node else "")
+        lines = [f"internal error{where}: {message} (a bug in nnapi_compiler; please report it)"]
         if pass_name:
             before = ", ".join(self.passes_before) or "none"
             lines.append(f"  in pass {pass_name} (passes run before it: {before})")
         if node:
             lines.append(f"  while rewriting {node}" + (f" at {source}" if source else ""))
         super().__init__("\n".join(lines))
+
+
+def _where(tb: TracebackType | None) -> tuple[str, str, str]:
+    """(node, source line, pass) of the innermost frames that know them."""
+    node = source = pass_name = ""
+    while tb is not None:
+        f = tb.tb_frame.f_locals
+        fx_node, op, obj = f.get("node"), f.get("op"), f.get("self")
+        if hasattr(fx_node, "graph") and hasattr(fx_node, "name"):  # a torch.fx.Node being lowered
+            node, source = str(fx_node.name), _source(fx_node)
+        loc = getattr(op, "loc", None)
+        if loc is not None and hasattr(loc, "node"):  # an IR op carrying its model node
+            node, source = str(loc.node), str(getattr(loc, "source", ""))
+        name = getattr(type(obj), "name", None)
+        if isinstance(name, str) and tb.tb_frame.f_code.co_name == "run":  # a pass's run()
+            pass_name = name
+        tb = tb.tb_next
+    return node, source, pass_name
+
+
+def _source(fx_node: object) -> str:
+    from .frontend.capture import source_of  # the frontend imports errors: imported late
+
+    try:
+        return source_of(fx_node)  # type: ignore[arg-type]
+    except Exception:
+        return ""
+
+
+@contextlib.contextmanager
+def internal_errors() -> Iterator[None]:
+    """Let NnapiCompilerError through; turn any other exception into InternalError (chained)."""
+    try:
+        yield
+    except NnapiCompilerError:
+        raise
+    except Exception as e:
+        node, source, pass_name = _where(e.__traceback__)
+        raise InternalError(f"{type(e).__name__}: {e}", node, source, pass_name) from e
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorator form of ``internal_errors``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with internal_errors():
+            return fn(*args, **kwargs)
+
+    return wrapper

@@ -50,6 +50,16 @@ def run_compiled(model: torch.nn.Module, *inputs: torch.Tensor, target: str = "a
     return cm, got, ref
 
 
+@pytest.fixture(autouse=True)
+def _deterministic() -> Any:
+    """Every test starts from the same global RNG state, and leaves the quantized engine (a
+    process-wide setting some tests switch to qnnpack) as it found it."""
+    torch.manual_seed(0)
+    engine = torch.backends.quantized.engine
+    yield
+    torch.backends.quantized.engine = engine
+
+
 @pytest.fixture
 def check() -> Callable[..., nc.CompiledModel]:
     def _check(model: torch.nn.Module, *inputs: torch.Tensor, **kw: Any) -> nc.CompiledModel:

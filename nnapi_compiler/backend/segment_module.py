@@ -10,6 +10,8 @@ from typing import Optional
 
 import torch
 
+from .ser_check import check_structure, ser_checksum
+
 # Output kinds (how to allocate an output buffer).
 OUT_FLOAT32 = 0
 OUT_INT32 = 1
@@ -25,6 +27,7 @@ class NnapiSegmentModule(torch.nn.Module):
     out_kinds: list[int]
     out_scales: list[float]
     out_zero_points: list[int]
+    ser_checksum: int
 
     def __init__(
         self,
@@ -39,6 +42,7 @@ class NnapiSegmentModule(torch.nn.Module):
     ) -> None:
         super().__init__()
         self.ser_model = ser_model
+        self.ser_checksum = ser_checksum(ser_model)  # checked again on the phone, in init()
         self.weights = weights
         self.out_shapes = out_shapes
         self.out_kinds = out_kinds
@@ -51,13 +55,14 @@ class NnapiSegmentModule(torch.nn.Module):
     @torch.jit.export
     def init(self) -> None:
         """Build the NNAPI compilation (raises if NNAPI is unavailable on this device)."""
-        # PyTorch's loader compares header counts as signed ints: a negative count from a
-        # damaged file would crash it. Check the header here, where an error is catchable.
-        head = self.ser_model[:6]
-        if self.ser_model.dim() != 1 or head.numel() != 6 or int(head[0]) != 1:
-            raise RuntimeError("malformed ser_model: bad header or version")
-        if bool((head[1:] < 0).any()) or bool((head[1:] >= 16777216).any()):
-            raise RuntimeError("malformed ser_model: header counts out of range")
+        # PyTorch's loader trusts the counts, lengths and offsets it reads: a damaged file
+        # would make it read out of bounds. Check them here, where an error is catchable.
+        sizes = [w.numel() * w.element_size() for w in self.weights]
+        problem = check_structure(self.ser_model, sizes)
+        if problem != "":
+            raise RuntimeError("malformed ser_model: " + problem)
+        if ser_checksum(self.ser_model) != self.ser_checksum:
+            raise RuntimeError("malformed ser_model: checksum mismatch (the artifact is corrupted)")
         comp = torch.classes._nnapi.Compilation()
         comp.init2(self.ser_model, self.weights, self.preference, self.relax_f32_to_f16)
         self.comp = comp

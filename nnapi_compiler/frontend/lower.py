@@ -29,7 +29,7 @@ from ..ir.ops.host import ArgRef, CallKind, HostCall, HostOp
 from ..ir.program import Program
 from ..ir.types import DimOrder, HostType, Quant, TensorType, Value, float_type, int_type
 from .capture import EXAMPLE, Captured, source_of
-from .patterns import fuse_channel_shuffle
+from .patterns import rewrite
 from .registry import REGISTRY, Entry, Key, Misuse, Refuse, key_name
 
 _SHAPE_ATTRS = {"shape", "ndim", "dtype", "device", "is_quantized"}
@@ -125,7 +125,7 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
 
     ``fallback="error"`` raises UnsupportedError listing every refused node instead.
     """
-    fuse_channel_shuffle(cap.gm)
+    rewrite(cap)
     b = Builder(level=level)
     ctx = Ctx(b=b, level=level, gm=cap.gm)
     env: dict[torch.fx.Node, Any] = {}

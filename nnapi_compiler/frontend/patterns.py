@@ -3,6 +3,9 @@
 Channel shuffle (ShuffleNet): ``x.view(b, g, c // g, h, w).transpose(1, 2).contiguous()
 .view(b, c, h, w)`` goes through a rank-5 tensor NNAPI cannot hold; it is exactly
 ``torch.channel_shuffle(x, g)``, which lowers to one CHANNEL_SHUFFLE.
+
+A rewrite replaces nodes the captured output list may name directly (when the idiom is the
+model's output), so ``rewrite`` remaps ``Captured.out_leaves`` through every replacement.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.fx
 
-from .capture import EXAMPLE
+from .capture import EXAMPLE, Captured
 
 _RESHAPES = {"view", "reshape", "flatten"}
 
@@ -35,15 +38,27 @@ def _only_user(node: torch.fx.Node) -> torch.fx.Node | None:
 
 
 def _is_transpose_12(node: torch.fx.Node) -> bool:
+    """Does ``node`` swap dims 1 and 2 of a rank-5 tensor (transpose or permute)?"""
+    if _name(node) == "permute":
+        rest = list(node.args[1:]) or [node.kwargs.get("dims")]
+        dims = rest[0] if len(rest) == 1 and isinstance(rest[0], list | tuple) else rest
+        return all(isinstance(d, int) for d in dims) and [d % 5 for d in dims] == [0, 2, 1, 3, 4]
     if _name(node) not in ("transpose", "transpose.int"):
         return False
     dims = [a for a in node.args[1:3]] or [node.kwargs.get("dim0"), node.kwargs.get("dim1")]
     return sorted(d % 5 for d in dims if isinstance(d, int)) == [1, 2]
 
 
-def fuse_channel_shuffle(gm: torch.fx.GraphModule) -> int:
-    """Rewrite every channel-shuffle idiom in ``gm``; returns how many were found."""
-    found = 0
+def rewrite(cap: Captured) -> int:
+    """Apply every fx rewrite to ``cap`` in place; returns how many idioms were rewritten."""
+    replaced = fuse_channel_shuffle(cap.gm)
+    cap.out_leaves = [replaced.get(x, x) if isinstance(x, torch.fx.Node) else x for x in cap.out_leaves]
+    return len(replaced)
+
+
+def fuse_channel_shuffle(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node]:
+    """Rewrite every channel-shuffle idiom in ``gm``; returns {replaced node: its replacement}."""
+    replaced: dict[torch.fx.Node, torch.fx.Node] = {}
     for split in list(gm.graph.nodes):
         if split.op not in ("call_method", "call_function") or _name(split) not in _RESHAPES:
             continue
@@ -65,8 +80,8 @@ def fuse_channel_shuffle(gm: torch.fx.GraphModule) -> int:
             new = gm.graph.call_function(torch.channel_shuffle, (src, s5[1]))
         new.meta = dict(nxt.meta)
         nxt.replace_all_uses_with(new)
-        found += 1
-    if found:
+        replaced[nxt] = new
+    if replaced:
         gm.graph.eliminate_dead_code()
         gm.recompile()
-    return found
+    return replaced

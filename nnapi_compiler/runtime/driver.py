@@ -25,6 +25,7 @@ from .driver_checks import (
     write_out,
 )
 from .driver_exec import ExecutionCalls
+from .driver_limits import check_value_total, check_work
 from .driver_objects import CompilationObject, DeviceObject, ModelObject, Registry
 
 _NAME = ctypes.create_string_buffer(DEVICE_NAME.encode())
@@ -137,6 +138,7 @@ class Driver(ExecutionCalls):
             if not buffer:
                 fail(ResultCode.UNEXPECTED_NULL, f"{what}: buffer is NULL, length {length}")
             check_value_length(m.model.operands[index], length, what)
+            check_value_total(m.model, length)  # before the copy
             m.model.values[index] = ctypes.string_at(buffer, length)
 
         self._record(m, what, set_value)
@@ -207,6 +209,7 @@ class Driver(ExecutionCalls):
 
         def finish(m: ModelObject) -> None:
             order = check_graph(m.model, dev.feature_level, m.writers)
+            check_work(m.model)
             m.model.operations = order
             try:
                 interpreter.validate_model(m.model, dev.feature_level)

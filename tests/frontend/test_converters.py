@@ -7,6 +7,7 @@ odd spatial sizes and batch > 1; a channels_last copy of each image input is run
 from __future__ import annotations
 
 import operator
+import zlib
 
 import pytest
 import torch
@@ -186,7 +187,7 @@ def _iadd(x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_converter(name: str, check) -> None:
     factory, shape = CASES[name]
-    torch.manual_seed(hash(name) % 1000)
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)  # hash() of a str changes per process
     model = factory().eval()
     check(model, torch.randn(*shape) * 3)
 

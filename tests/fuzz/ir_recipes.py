@@ -11,19 +11,28 @@ from nnapi_compiler.ir import ops
 from nnapi_compiler.ir.builder import Builder
 from nnapi_compiler.ir.codes import FuseCode
 from nnapi_compiler.ir.ops.base import Constant
+from nnapi_compiler.ir.ops.resize import Interpolate
 from nnapi_compiler.ir.program import Program
-from nnapi_compiler.ir.types import Value, float_type
+from nnapi_compiler.ir.types import Quant, Value, float_type
 
 Params = tuple[tuple[str, Any], ...]
-UNARY = {"relu": ops.Relu, "relu1": ops.Relu1, "relu6": ops.Relu6, "logistic": ops.Logistic,
+# Insertion order is drawing order: hypothesis favours early entries, so the fusable
+# activations come first (sorted order made ``abs`` the most drawn and fusion rare).
+UNARY = {"relu": ops.Relu, "relu6": ops.Relu6, "relu1": ops.Relu1, "logistic": ops.Logistic,
          "tanh": ops.Tanh, "hard_swish": ops.HardSwish, "abs": ops.Abs, "neg": ops.Neg}
 POSITIVE = {"sqrt": ops.Sqrt, "log": ops.Log, "rsqrt": ops.Rsqrt}  # applied to |x| + 0.5
 BINARY = {"add": ops.Add, "sub": ops.Sub, "mul": ops.Mul, "div": ops.Div, "max": ops.Maximum,
           "min": ops.Minimum}
-SPATIAL = ("conv", "dwconv", "gconv", "tconv", "maxpool", "avgpool", "resize", "bn")
-ANY_RANK = ("unary", "unary", "positive", "exp", "elu", "prelu", "binary_const", "binary_const",
-            "binary_value", "softmax", "mean", "transpose", "concat", "slice", "pad", "fc",
-            "reshape", "dup_const")
+# Repeated kinds are drawn more often: the composites give fold-bn, fuse-activation and
+# legalize (ELU, HARD_SWISH below FL4) something to do; tests/fuzz/changed_rates.py measures it.
+SPATIAL = ("conv", "dwconv", "gconv", "tconv", "maxpool", "avgpool", "resize", "bn", "interp", "interp",
+           "conv_bn", "conv_bn", "conv_bn", "conv_act", "conv_act")
+ANY_RANK = ("unary", "unary", "positive", "exp", "elu", "elu", "prelu", "binary_const", "binary_const",
+            "binary_value", "softmax", "mean", "transpose", "concat", "slice", "pad", "fc", "fc_act",
+            "reshape", "dup_const", "const_expr", "qfc", "hard_swish")
+#: Steps whose result no later step reads: Interpolate is evaluated outside the interpreter.
+TERMINAL = ("interp",)
+CONST_OPS = {"add": ops.Add, "mul": ops.Mul, "max": ops.Maximum}
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,35 @@ def apply(b: Builder, step: Step, args: list[Value], gen: torch.Generator) -> Va
         return b.emit(ops.FullyConnected, input=src, weights=b.const(w), bias=b.const(bias), fuse=fuse)
     if k == "reshape":
         return b.emit(ops.Reshape, x=x, shape=p["shape"])
+    if k in ("conv_bn", "conv_act"):  # an unfused conv and what fold-bn / fuse-activation take
+        y = apply(b, Step("conv", step.args, tuple((n, 0 if n == "fuse" else v) for n, v in step.params)),
+                  args, gen)
+        if k == "conv_bn":
+            return apply(b, Step("bn", step.args, (("fuse", p["fuse"]),)), [y], gen)
+        return b.emit(UNARY[("relu", "relu6", "relu1")[p["fuse"] % 3]], x=y)
+    if k == "fc_act":
+        y = apply(b, Step("fc", step.args, tuple((n, 0 if n == "fuse" else v) for n, v in step.params)),
+                  args, gen)
+        return b.emit(UNARY[("relu", "relu6", "relu1")[p["fuse"] % 3]], x=y)
+    if k == "hard_swish":
+        return b.emit(ops.HardSwish, x=x)
+    if k == "interp":
+        return b.emit(Interpolate, x=x, mode=p["mode"], out_h=p["out"][0], out_w=p["out"][1],
+                      align_corners=p["ac"])
+    if k == "const_expr":  # x + f(c1, c2): a constant-only subexpression for fold-constants
+        c1, c2 = b.const(_rand(gen, (shape[-1],))), b.const(_rand(gen, (shape[-1],)))
+        folded = b.emit(CONST_OPS[p["op"]], a=c1, b=c2)
+        if p["relu"]:
+            folded = b.emit(ops.Relu, x=folded)
+        return b.emit(ops.Add, a=x, b=folded)
+    if k == "qfc":  # quantize -> quantized FULLY_CONNECTED with a float bias -> dequantize
+        size = x.type.numel // shape[0]
+        src = b.emit(ops.Reshape, x=x, shape=(shape[0], size)) if x.type.rank != 2 else x
+        q = b.emit(ops.Quantize, x=src, quant=Quant(p["in_scale"], p["in_zp"]))
+        w = (torch.rand((p["units"], size), generator=gen) * 255).round().to(torch.uint8)
+        y = b.emit(ops.FullyConnected, input=q, weights=b.const(w, quant=Quant(p["w_scale"], 128)),
+                   bias=b.const(_rand(gen, (p["units"],))), out_quant=Quant(p["out_scale"], p["out_zp"]))
+        return b.emit(ops.Dequantize, x=y)
     if k == "dup_const":  # x + c1 + c2 with c2 an unshared copy of c1
         c1 = b.const(_rand(gen, (shape[-1],)))
         return b.emit(ops.Add, a=b.emit(ops.Add, a=x, b=c1), b=_same_const(b, c1))

@@ -11,7 +11,7 @@ from nnapi_compiler.ir import ops
 from nnapi_compiler.ir.builder import Builder
 from nnapi_compiler.ir.types import Value, float_type
 
-from .ir_recipes import ANY_RANK, BINARY, POSITIVE, SPATIAL, UNARY, Recipe, Step, apply
+from .ir_recipes import ANY_RANK, BINARY, CONST_OPS, POSITIVE, SPATIAL, TERMINAL, UNARY, Recipe, Step, apply
 
 LEVELS = (3, 4, 5, 8)
 
@@ -53,7 +53,15 @@ def _params(draw: st.DrawFn, kind: str, x: Value, others: list[int], pool: list[
     ``reshaped_from`` is the source shape when ``x`` is a RESHAPE result.
     """
     shape, rank = x.type.shape, x.type.rank
-    fuse = draw(st.integers(0, 3))
+    # Mostly unfused (a uniform draw left 75% of producers fused, so fusion and BN folding
+    # hardly ever had anything to do).
+    fuse = 0 if draw(st.integers(0, 2)) else draw(st.integers(1, 3))
+    if kind in ("conv_bn", "conv_act"):
+        kind = "conv"
+    if kind == "fc_act":
+        kind = "fc"
+    if kind == "hard_swish":
+        return {}, []
     if kind in ("conv", "dwconv", "gconv", "tconv"):
         _, c, h, w = shape
         win = draw(_window(h, w, pool=False, dil=kind in ("conv", "dwconv")))
@@ -79,7 +87,19 @@ def _params(draw: st.DrawFn, kind: str, x: Value, others: list[int], pool: list[
     if kind == "bn":
         return {"fuse": fuse}, []
     if kind == "unary":
-        return {"op": draw(st.sampled_from(sorted(UNARY)))}, []
+        return {"op": draw(st.sampled_from(list(UNARY)))}, []
+    if kind == "interp":
+        mode = draw(st.sampled_from(["nearest", "bilinear", "nearest-exact", "area"]))
+        return {"mode": mode, "out": (draw(st.integers(1, 9)), draw(st.integers(1, 9))),
+                "ac": mode == "bilinear" and draw(st.booleans())}, []
+    if kind == "const_expr":
+        return {"op": draw(st.sampled_from(sorted(CONST_OPS))), "relu": draw(st.booleans())}, []
+    if kind == "qfc":
+        # float32-exact scales: ser_model stores float32, and the round-trip tests compare exactly
+        pick = {"in_scale": [1 / 32, 0.046875, 0.09375], "in_zp": [0, 100, 128],
+                "w_scale": [1 / 256, 1 / 128], "out_scale": [0.0625, 0.25, 1.0], "out_zp": [0, 128]}
+        chosen = {k: draw(st.sampled_from(v)) for k, v in pick.items()}
+        return {"units": draw(st.integers(1, 6)), **chosen}, []
     if kind == "positive":
         return {"op": draw(st.sampled_from(sorted(POSITIVE)))}, []
     if kind == "exp":
@@ -158,15 +178,17 @@ def recipes(draw: st.DrawFn, levels: tuple[int, ...] = LEVELS, max_steps: int = 
     b = Builder(level=level)
     pool = [b.input(float_type(s)) for s in inputs]
     steps: list[Step] = []
+    terminal: set[int] = set()  # pool indices no later step may read
     for i in range(draw(st.integers(1, max_steps))):
         # Mostly extend the newest value, so patterns (conv -> bn -> relu) chain up.
-        xi = len(pool) - 1 if draw(st.integers(0, 2)) else draw(st.integers(0, len(pool) - 1))
+        open_ = [j for j in range(len(pool)) if j not in terminal]
+        xi = open_[-1] if draw(st.integers(0, 2)) else draw(st.sampled_from(open_))
         x = pool[xi]
         spatial = x.type.rank == 4 and draw(st.booleans())
         kind = draw(st.sampled_from(SPATIAL if spatial else ANY_RANK))
         src = next((op.x.type.shape for op in b.ops if isinstance(op, ops.Reshape) and op.result == x),
                    None)
-        drawn = draw(_params(kind, x, list(range(len(pool))), pool, src))
+        drawn = draw(_params(kind, x, open_, pool, src))
         if drawn is None:
             kind, drawn = "unary", draw(_params("unary", x, [], pool))
         p, extra = drawn
@@ -174,6 +196,8 @@ def recipes(draw: st.DrawFn, levels: tuple[int, ...] = LEVELS, max_steps: int = 
         pool.append(apply(b, step, [pool[a] for a in step.args],
                           torch.Generator().manual_seed(seed * 1000 + i)))
         steps.append(step)
+        if kind in TERMINAL:
+            terminal.add(len(pool) - 1)
     computed = list(range(len(inputs), len(pool)))
     outs = draw(st.lists(st.sampled_from(computed), min_size=1, max_size=3, unique=True))
     return Recipe(level, seed, tuple(inputs), tuple(steps), tuple(outs))

@@ -104,6 +104,9 @@ class Block(nn.Module):
                 return F.interpolate(x, size=size, mode=s.mode, align_corners=ac)
             scale = (float(s.scale[0]), float(s.scale[1]))
             return F.interpolate(x, scale_factor=scale, mode=s.mode, align_corners=ac)
+        if isinstance(s, Shuffle):  # ShuffleNet's spelling, read from the shape as users write it
+            b, c, h, w = x.size()
+            return x.view(b, s.groups, c // s.groups, h, w).transpose(1, 2).contiguous().view(b, c, h, w)
         if isinstance(s, Chunk):
             return torch.cat(x.chunk(s.n, s.dim)[::-1], dim=s.dim)
         if isinstance(s, Slice):
@@ -169,7 +172,7 @@ def build_layer(spec: Any, shape: tuple[int, ...]) -> nn.Module:
         ac = spec.align_corners if spec.mode == "bilinear" else None
         return nn.Upsample(scale_factor=(float(spec.scale[0]), float(spec.scale[1])), mode=spec.mode,
                            align_corners=ac)
-    if isinstance(spec, Shuffle):
+    if isinstance(spec, Shuffle) and not spec.idiom:
         return nn.ChannelShuffle(spec.groups)
     subs: list[nn.Module] = []
     if isinstance(spec, Residual):

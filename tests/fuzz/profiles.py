@@ -7,6 +7,8 @@ import os
 from hypothesis import HealthCheck, settings
 
 ENV = "NNC_HYPOTHESIS_PROFILE"
+#: Overrides the active profile's base example count, for a campaign bounded in time.
+BASE_ENV = "NNC_HYPOTHESIS_BASE"
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
 #: Examples per test in each profile; tests scale them with ``examples(fraction)``.
@@ -27,6 +29,9 @@ def register() -> str:
     if name not in MAX_EXAMPLES:
         raise ValueError(f"{ENV}={name!r}: known profiles are {sorted(MAX_EXAMPLES)}")
     settings.load_profile(name)
+    if os.environ.get(BASE_ENV):
+        settings.register_profile(f"{name}-base", settings(max_examples=int(os.environ[BASE_ENV])))
+        settings.load_profile(f"{name}-base")
     return name
 
 

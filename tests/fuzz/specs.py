@@ -86,7 +86,10 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Shuffle:
+    """nn.ChannelShuffle, or (``idiom``) the view / transpose / contiguous / view spelling."""
+
     groups: int
+    idiom: bool = False
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,8 @@ def image_layer(draw: st.DrawFn, shape: tuple[int, ...]) -> Any:
         dim = draw(st.integers(1, 3))
         return m.Chunk(draw(st.integers(1, max(1, shape[dim]))), dim)
     if kind == "shuffle":
-        return m.Shuffle(draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0])))
+        groups = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
+        return m.Shuffle(groups, idiom=draw(st.booleans()))
     pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
     return m.Pad(pads, draw(st.sampled_from([0.0, draw(_float(-2, 2))])))  # type: ignore[arg-type]
 

@@ -14,7 +14,7 @@ from nnapi_compiler.backend.ser_model import BufferRef, read_ser_model, write_se
 from nnapi_compiler.errors import SerModelError, VerificationError
 from nnapi_compiler.ir import ops
 from nnapi_compiler.ir.builder import Builder
-from nnapi_compiler.ir.codes import OpCode, OperandCode
+from nnapi_compiler.ir.codes import OpCode, OperandCode, ResultCode
 from nnapi_compiler.ir.flat import FlatModel, OperandDesc, OperationDesc, scalar_bytes
 from nnapi_compiler.ir.types import float_type
 from nnapi_compiler.ir.verifier import verify
@@ -199,7 +199,8 @@ def test_artifact_checks_the_ser_model_header_before_torchs_loader(word: int, va
 
 def test_resize_to_a_huge_size_fails_cleanly() -> None:
     """Found while fuzzing the device: RESIZE_NEAREST_NEIGHBOR to 100000 x 100000 with unknown
-    output dims tried to allocate 40 GB at execution."""
+    output dims tried to allocate 40 GB at execution. The driver now refuses it at Model_finish
+    (OUT_OF_MEMORY), before any execution can allocate."""
     i32 = OperandCode.INT32
     model = FlatModel([OperandDesc(F32, (1, 2, 2, 1)), OperandDesc(i32), OperandDesc(i32),
                        OperandDesc(F32, (1, 0, 0, 1)), OperandDesc(OperandCode.BOOL)],
@@ -208,10 +209,10 @@ def test_resize_to_a_huge_size_fails_cleanly() -> None:
                       [OperationDesc(OpCode.RESIZE_NEAREST_NEIGHBOR, (0, 1, 2, 4), (3,))], [0], [3])
     with nc.virtual_device():
         comp = torch.classes._nnapi.Compilation()
-        comp.init2(write_ser_model(model), [], 1, False)
-        with pytest.raises(RuntimeError, match="error 5"):  # OP_FAILED
-            comp.run([torch.zeros(1, 2, 2, 1)], [torch.zeros(1, 1, 1, 1)])
-    assert "too large" in last_error()
+        oom = f"Model_finish ?failed with error {int(ResultCode.OUT_OF_MEMORY)}"
+        with pytest.raises(RuntimeError, match=oom):
+            comp.init2(write_ser_model(model), [], 1, False)
+    assert "beyond the device's limit" in last_error()
 
 
 @pytest.mark.parametrize(("inputs", "target", "error", "match"), [

@@ -23,6 +23,8 @@ HEADER_WORDS = 6
 CRASHING_HEADER_WORDS = (1, 2, 3)
 BIG = (2**24 - 1, 2**24, 2**31 - 1)
 U32_EDGES = (2**31, 2**32 - 1, 2**32 - 4, 2**30, 65536)
+#: Scalar parameters that ask for huge work (a padding of 2**14 pads a 4x4 input to 1 GB).
+SCALAR_EDGES = (-1, 2**14, 2**16 + 3, 2**24, 2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,13 @@ def seeds() -> list[Seed]:
         raw = bytes(cm.segment.ser_model.numpy().tobytes())
         out.append(Seed(name, raw, tuple(cm.segment.weights), read_ser_model(raw, cm.segment.weights)))
     return out
+
+
+def __getattr__(name: str) -> object:
+    if name == "SEEDS_FOR_TESTS":  # built on first use: compiling the seeds takes a second
+        globals()[name] = seeds()
+        return globals()[name]
+    raise AttributeError(name)
 
 
 def as_tensor(raw: bytes) -> torch.Tensor:
@@ -154,6 +163,9 @@ def structured(seed: Seed) -> Iterator[tuple[str, bytes, Weights]]:
         for n in (0, length + 1, max(length - 1, 0), 0xFFFFFFFD, 0xFFFFFFFF, 2**31):
             yield f"value@{o} length {n}", _put(raw, o + 8, "<I", n), w
     for v, p in zip(off["value"], off["payload"], strict=True):
+        if struct.unpack_from("<iI", raw, v + 4) == (0, 4):  # a scalar: padding, stride, size, ...
+            for val in SCALAR_EDGES:
+                yield f"scalar@{p} = {val}", _put(raw, p, "<i", val), w
         if struct.unpack_from("<iI", raw, v + 4) == (2, 12):
             for k, vals in enumerate(((len(w), 2**32 - 1), (2**32 - 4, 2**31, 10**6), (2**32 - 1, 10**6))):
                 for val in vals:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import struct
 from collections import Counter
@@ -11,14 +12,25 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import nnapi_compiler as nc
+from nnapi_compiler.backend.ser_model import write_ser_model
+from nnapi_compiler.ir.codes import OpCode, ResultCode
 from nnapi_compiler.runtime.device import live_handles
 
 from ..fuzz.profiles import examples
-from .loader import feed, read_outcome
+from .loader import feed, memory_cap, read_outcome
 from .malformed import CRASHING_HEADER_WORDS, Seed, as_tensor, mutations, negative_header, seeds
 
 SEEDS = seeds()
 STATS: Counter[str] = Counter()  # what the runs below tried; docs/fuzzing.md quotes the totals
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _memory_cap() -> object:
+    """A model that slips past the driver's size limits fails its test (shrunk by hypothesis)
+    instead of driving the machine out of memory (the nightly run once reached 22.5 GB)."""
+    with memory_cap() as cap:
+        yield cap
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,11 +84,13 @@ def test_random_byte_flips_fail_cleanly(seed_index: int, flips: list[tuple[int, 
     for pos, value in flips:
         b[pos % len(b)] = value
     raw = bytes(b)
-    read_outcome(raw, seed.weights)
+    ours = read_outcome(raw, seed.weights)
     if negative_header(raw):
+        assert ours == "rejected"
         STATS["reader only"] += 1
         return
-    feed(as_tensor(raw), seed.weights, STATS)
+    if feed(as_tensor(raw), seed.weights, STATS) == "loader":
+        assert ours == "rejected", "torch's loader refuses it, read_ser_model parsed it"
 
 
 @settings(max_examples=examples(3.0))
@@ -87,5 +101,20 @@ def test_random_bodies_behind_a_valid_header_fail_cleanly(
 ) -> None:
     raw = struct.pack("<6i", 1, *counts) + body
     w = tuple(torch.frombuffer(bytearray(x), dtype=torch.uint8) for x in weights)
-    read_outcome(raw, w)
-    feed(as_tensor(raw), w, STATS)
+    ours = read_outcome(raw, w)
+    if feed(as_tensor(raw), w, STATS) == "loader":
+        assert ours == "rejected", "torch's loader refuses it, read_ser_model parsed it"
+
+
+@pytest.mark.parametrize("pad", [2**14, 2**16 + 3])
+def test_a_huge_padding_is_refused_before_allocating(pad: int) -> None:
+    """Regression (nightly OOM at 22.5 GB): a damaged depthwise-conv padding made the driver pad a
+    4x4 input to gigabytes. Model_finish now refuses it with OUT_OF_MEMORY, allocating nothing."""
+    model = copy.deepcopy(SEEDS[2].model)
+    conv = next(op for op in model.operations if op.code == OpCode.DEPTHWISE_CONV_2D)
+    model.values[conv.inputs[3]] = struct.pack("<i", pad)  # left padding
+    oom = f"Model_finish ?failed with error {int(ResultCode.OUT_OF_MEMORY)}"
+    with nc.virtual_device() as dev:
+        with pytest.raises(RuntimeError, match=oom):
+            torch.classes._nnapi.Compilation().init2(write_ser_model(model), [], 1, False)
+        assert "beyond the device's limit" in dev.errors[-1]

@@ -26,7 +26,8 @@ class TwoInputs(nn.Module):
         return y, F.softmax(y.mean((2, 3)), dim=1)
 
 
-X, B = torch.randn(2, 3, 6, 5), torch.randn(2, 4, 6, 5)
+_GEN = torch.Generator().manual_seed(0)
+X, B = torch.randn(2, 3, 6, 5, generator=_GEN), torch.randn(2, 4, 6, 5, generator=_GEN)
 NET = TwoInputs().eval()
 
 

@@ -1,5 +1,7 @@
-"""Quantized single ops: eager (qnnpack) vs the virtual device within one output quantum,
-at Android 10 and 11; quint8 model inputs/outputs; bias requantization and its overflow."""
+"""Quantized single ops: eager (qnnpack) vs the virtual device, bit-exact where the integer
+arithmetic allows it and within one output quantum (measured, not assumed) where NNAPI's fixed-point
+requantization rounds differently from qnnpack's; at Android 10 and 11; quint8 model inputs and
+outputs; bias requantization and its overflow."""
 
 from __future__ import annotations
 
@@ -49,33 +51,54 @@ BODIES = {
     "maxpool-ceil": lambda: nn.MaxPool2d(2, ceil_mode=True), "avgpool": lambda: nn.AvgPool2d(3, 2, 1),
     "adaptive-avgpool": lambda: nn.AdaptiveAvgPool2d(1),
     "upsample-nearest": lambda: nn.Upsample(scale_factor=2), "flatten": nn.Flatten,
-    "mean": lambda: _Mean(), "add-scalar": lambda: Scalar("add_scalar", 0.7),
-    "mul-scalar": lambda: Scalar("mul_scalar", -1.3),
+    "mean": lambda: _Mean((2, 3), True), "mean-h": lambda: _Mean((2,), True),
+    "mean-hw-flat": lambda: _Mean((-1, -2), False), "mean-channels": lambda: _Mean((1,), True),
+    "add-scalar": lambda: Scalar("add_scalar", 0.7), "mul-scalar": lambda: Scalar("mul_scalar", -1.3),
 }
+#: Single ops whose result may differ from qnnpack by one quantum, with the share of outputs
+#: measured to differ (seed 0): conv requantizes with NNAPI's fixed-point multiplier where
+#: qnnpack uses float; a mean over channels is NNAPI's MEAN, which truncates.
+WITHIN_ONE = {"conv": 0.01, "conv-grouped": 0.01, "mean-channels": 0.5}
 
 
 class _Mean(nn.Module):
+    def __init__(self, dims: tuple[int, ...], keepdim: bool) -> None:
+        super().__init__()
+        self.dims, self.keepdim = dims, keepdim
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean((2, 3), keepdim=True)
+        return x.mean(self.dims, keepdim=self.keepdim)
+
+
+def _check_quanta(err: torch.Tensor, share_off_by_one: float | None) -> None:
+    """Exact when ``share_off_by_one`` is None, else at most one quantum on at most that share."""
+    if share_off_by_one is None:
+        assert err.max().item() <= 1e-4, f"not bit-exact: {(err > 0.5).sum().item()} outputs differ"
+        return
+    assert err.max().item() <= 1.0 + 1e-4
+    assert (err > 0.5).float().mean().item() <= share_off_by_one
 
 
 @pytest.mark.parametrize("target", ["android-10", "android-11"])
 @pytest.mark.parametrize("name", sorted(BODIES))
-def test_single_op_within_one_quantum(name: str, target: str) -> None:
+def test_single_op_exact_or_within_one_quantum(name: str, target: str) -> None:
     torch.manual_seed(0)
     model = quantize_model(Wrapped(BODIES[name]()), [torch.randn(2, 4, 7, 9) for _ in range(4)])
     x = torch.randn(2, 4, 7, 9)
-    err = quanta_error(model, x, output_scale(model, x), target)
-    assert err.max().item() <= 1.0 + 1e-4
+    _check_quanta(quanta_error(model, x, output_scale(model, x), target), WITHIN_ONE.get(name))
+
+
+#: QFunctional ops that may be one quantum off, with the measured share: NNAPI rescales each
+#: operand with its fixed-point multiplier, qnnpack in float.
+QF_WITHIN_ONE = {"add": 0.25, "mul": 0.02}
 
 
 @pytest.mark.parametrize("op", ["add", "add_relu", "mul", "cat"])
-def test_qfunctional_within_one_quantum(op: str) -> None:
+def test_qfunctional_exact_or_within_one_quantum(op: str) -> None:
     torch.manual_seed(0)
     model = quantize_model(TwoInputs(op), [torch.randn(2, 4, 5, 5) for _ in range(4)])
     x = torch.randn(2, 4, 5, 5)
-    err = quanta_error(model, x, output_scale(model, x))
-    assert err.max().item() <= 1.0 + 1e-4
+    _check_quanta(quanta_error(model, x, output_scale(model, x)), QF_WITHIN_ONE.get(op))
 
 
 def test_quint8_inputs_and_outputs() -> None:
@@ -106,9 +129,17 @@ def test_per_channel_weights_convert_with_a_warning() -> None:
     model = quantize_model(Wrapped(nn.Conv2d(4, 6, 3)), [torch.randn(2, 4, 7, 9) for _ in range(3)],
                            qconfig="x86")
     assert model.body.weight().qscheme() == torch.per_channel_affine
+    x = torch.randn(2, 4, 7, 9)
     with pytest.warns(RuntimeWarning, match="per-channel weights requantized"):
-        cm = nc.compile(model, (torch.randn(2, 4, 7, 9),))
+        cm = nc.compile(model, (x,))
     assert all(op.mnemonic != "host" for op in cm.program.ops)
+    with nc.virtual_device():
+        got = cm(x)
+    with torch.no_grad():
+        ref = model(x)
+    # The per-tensor weights cost accuracy: measured at most one quantum on 6% of the outputs.
+    err = (got - ref).abs() / output_scale(model, x)
+    assert err.max().item() <= 1.0 + 1e-4 and (err > 0.5).float().mean().item() <= 0.1
 
 
 class _Bilinear(nn.Module):

@@ -1,7 +1,6 @@
 """Helpers for kernel tests: one-op FlatModels from tensors and scalars, and comparisons."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from nnapi_compiler.ir.codes import OperandCode
@@ -117,10 +116,6 @@ def nhwc(x: torch.Tensor) -> torch.Tensor:
 def nchw(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).contiguous()
 
-
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
 
 def ints(*v: int) -> torch.Tensor:
     return torch.tensor(v, dtype=torch.int32)

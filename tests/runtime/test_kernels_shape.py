@@ -205,7 +205,25 @@ def test_resize_by_scale_and_layout() -> None:
     twice = run1(OpCode.RESIZE_NEAREST_NEIGHBOR, [In(nchw(x)), 2.0, 2.0, True], (1, 2, 6, 6))
     assert torch.equal(twice, nchw(x).repeat_interleave(2, 2).repeat_interleave(2, 3))
     bl = run1(OpCode.RESIZE_BILINEAR, [In(x), 6, 6], (1, 6, 6, 2), level=1)
-    assert bl.shape == (1, 6, 6, 2)
+    close(bl, _legacy_bilinear(x, 6, 6).float())
+
+
+def _legacy_bilinear(x: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
+    """NNAPI's FL1 bilinear (no flags: src = o * in / out, edge clamped), NHWC, in float64,
+    written from the definition as an oracle independent of the kernel."""
+
+    def axis_map(size: int, out: int) -> torch.Tensor:
+        m = torch.zeros(out, size, dtype=torch.float64)
+        for o in range(out):
+            src = o * size / out
+            i0 = min(int(src), size - 1)
+            i1, frac = min(i0 + 1, size - 1), src - i0
+            m[o, i0] += 1 - frac
+            m[o, i1] += frac
+        return m
+
+    mh, mw = axis_map(x.shape[1], out_h), axis_map(x.shape[2], out_w)
+    return torch.einsum("ph,nhwc,qw->npqc", mh, x.double(), mw)
 
 
 def test_resize_flag_rules_are_validated() -> None:

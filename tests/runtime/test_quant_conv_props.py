@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from nnapi_compiler.ir.flat import OperandDesc
 from nnapi_compiler.reference import fixedpoint as fp
 
+from . import requant_oracle as oracle
 from .test_quant_kernels import S8, U8, Q, run
 
 SEEDS = range(6)
@@ -65,12 +66,12 @@ class Case:
         return (self.code, dims, self.s_out, self.zp_out)
 
     def exact(self, acc: torch.Tensor) -> torch.Tensor:
-        """Requantize an independently computed accumulator (channels last)."""
-        d = OperandDesc(self.code, (1,), self.s_out, self.zp_out)
-        m, shift = fp.quantize_multiplier(fp.f32(self.s_in * self.s_w) / self.s_out)
-        lo, hi = fp.activation_range(self.fuse, d)
-        total = fp.wrap_int32(acc.round().to(torch.int64) + self.b.to(torch.int64))
-        return fp.requantize(total, m, shift, self.zp_out, lo, hi).to(self.dtype)
+        """Requantize an independently computed accumulator (channels last) with the
+        independent oracle (``requant_oracle``), not the kernels' own fixed-point helpers."""
+        qmin, qmax = (0, 255) if self.dtype == torch.uint8 else (-128, 127)
+        lo, hi = oracle.activation_range(self.fuse, self.s_out, self.zp_out, qmin, qmax)
+        real = oracle.to_f32(self.s_in * self.s_w) / self.s_out
+        return oracle.requantize(acc, self.b, real, self.zp_out, lo, hi).to(self.dtype)
 
     def check_float(self, got: torch.Tensor, real: torch.Tensor) -> None:
         """|dequantized result - clamp(real)| <= one output quantum."""

@@ -100,13 +100,15 @@ def test_resize_bilinear_random(seed: int) -> None:
         _resize_args(Q(x, scale, zp, feed=True), seed, out_hw),
         (U8, (1, *out_hw, 2), scale, zp),
     )
-    # the reference's generic kernel on the stored values, cast to uint8: truncation
-    raw = run(
-        OpCode.RESIZE_BILINEAR,
-        _resize_args(Q(x.float(), feed=True), seed, out_hw),
-        (F32, (1, *out_hw, 2), 0.0, 0),
-    )
+    # the reference's generic (float) kernel on the stored values, cast to uint8: truncation
+    raw = run(OpCode.RESIZE_BILINEAR, _resize_args(Q(x.float(), feed=True), seed, out_hw),
+              (F32, (1, *out_hw, 2), 0.0, 0))
     assert torch.equal(got, raw.trunc().to(torch.uint8))
+    if seed % 3:  # and that float path is F.interpolate's (an independent oracle) to float32
+        # rounding; the legacy coordinates (neither flag) have no PyTorch equivalent
+        want = F.interpolate(x.float().permute(0, 3, 1, 2), size=out_hw, mode="bilinear",
+                             align_corners=seed % 3 == 1).permute(0, 2, 3, 1)
+        torch.testing.assert_close(raw, want, rtol=0.0, atol=255 * 2**-20)
     # int8: fixed-point coordinates are exact for a factor of 2, so it is within one quantum
     y = rand_q(g, (1, 3, 4, 2), torch.int8)
     args = _resize_args(Q(y, scale, -3, feed=True), seed, (6, 8))

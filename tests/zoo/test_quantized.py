@@ -15,6 +15,14 @@ import nnapi_compiler as nc
 from ..quant.helpers import output_scale
 from .quant_models import QUANT_MODELS, build_quantized, quant_input
 
+#: docs/quantization.md, measured: (NNAPI ops, max error in quanta) per (model, qconfig).
+MEASURED = {
+    ("mobilenet_v2", "qnnpack"): (66, 1), ("mobilenet_v3_large", "qnnpack"): (230, 2),
+    ("resnet18", "qnnpack"): (33, 2), ("shufflenet_v2_x1_0", "qnnpack"): (119, 1),
+    ("mobilenet_v2", "x86"): (66, 1), ("mobilenet_v3_large", "x86"): (230, 3),
+    ("resnet18", "x86"): (33, 2), ("shufflenet_v2_x1_0", "x86"): (119, 1),
+}
+
 
 @pytest.mark.parametrize("qconfig", ["qnnpack", "x86"])
 @pytest.mark.parametrize("name", QUANT_MODELS)
@@ -33,3 +41,6 @@ def test_quantized_model(name: str, qconfig: str) -> None:
     quanta = ((got - ref).abs() / output_scale(model, x)).flatten()
     within = (quanta <= 2 + 1e-4).float().mean().item()
     assert within >= 0.99, f"{name}/{qconfig}: {within:.4f} within 2 quanta, max {quanta.max():.1f}"
+    ops, worst = MEASURED[(name, qconfig)]
+    assert quanta.max().item() <= worst + 1e-4, f"{name}/{qconfig}: max error {quanta.max():.2f} quanta"
+    assert cm.stats["nnapi_ops"] == ops

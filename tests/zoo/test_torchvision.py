@@ -41,10 +41,18 @@ def _check(name: str, target: str, tmp_path: Path) -> nc.CompiledModel:
     return cm
 
 
+#: NNAPI ops per model at Android 10, as docs/benchmarks.md reports them: a pass that stops
+#: firing (fold-bn, fuse-activation, ...) changes these with every output still correct.
+NNAPI_OPS = {"mobilenet_v2": 64, "mobilenet_v3_small": 154, "mobilenet_v3_large": 170, "resnet18": 31,
+             "resnet50": 72, "squeezenet1_1": 39, "shufflenet_v2_x1_0": 117, "mnasnet1_0": 64,
+             "efficientnet_b0": 238}
+
+
 @pytest.mark.parametrize("name", CLASSIFICATION)
 def test_classification(name: str, tmp_path: Path) -> None:
     cm = _check(name, "android-10", tmp_path)
     assert cm.stats["layout_conversions"] == 0
+    assert cm.stats["nnapi_ops"] == NNAPI_OPS[name]
 
 
 @pytest.mark.parametrize("target", ["android-10", "android-11"])
@@ -83,3 +91,18 @@ def test_other_torchvision_models(name: str) -> None:
     assert (got - ref).abs().max().item() <= 1e-4 * max(1.0, mag)
     # AlexNet at 160 px pools 4x4 -> 6x6: averaging matrices need transposes; the rest need none.
     assert cm.stats["layout_conversions"] == (3 if name == "alexnet" else 0)
+
+
+#: docs/passes.md's ablation table for resnet18 at FL3: (NNAPI ops, layout conversions) with one
+#: pass left out, so that a pass which silently stops firing fails here.
+ABLATION = {"default": (31, 0), "fold-bn": (71, 0), "fuse-activation": (48, 0),
+            "simplify-reshape": (32, 0), "layout-nhwc": (31, 21)}
+
+
+@pytest.mark.parametrize("without", sorted(ABLATION))
+def test_pass_ablation_table(without: str) -> None:
+    from nnapi_compiler.passes.pipeline import DEFAULT_PIPELINE
+
+    pipeline = ",".join(p for p in DEFAULT_PIPELINE.split(",") if p.strip() != without)
+    cm = nc.compile(build("resnet18"), (example_input("resnet18"),), pipeline=pipeline)
+    assert (cm.stats["nnapi_ops"], cm.stats["layout_conversions"]) == ABLATION[without]

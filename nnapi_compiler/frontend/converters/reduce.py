@@ -1,4 +1,11 @@
-"""Reductions along axes: mean (MEAN), softmax and log_softmax (SOFTMAX / LOG_SOFTMAX)."""
+"""Reductions along axes: mean (MEAN), softmax and log_softmax (SOFTMAX / LOG_SOFTMAX).
+
+A quantized mean over height and/or width becomes AVERAGE_POOL_2D with the whole axis as its
+window, as adaptive pooling to 1x1 does: NNAPI's quantized MEAN truncates the average (one
+quantum low on half the outputs), AVERAGE_POOL_2D rounds to nearest, as PyTorch does (bit-exact
+against qnnpack). A quantized mean over other axes stays MEAN: PyTorch's own kernel for those
+rounds differently again, and pooling them would not be exact either (within one quantum).
+"""
 
 from __future__ import annotations
 
@@ -25,16 +32,21 @@ def mean(ctx: Ctx, a: dict) -> Any:
     dims = a["dim"]
     axes = list(range(r)) if dims is None or dims == [] else (
         [dims] if isinstance(dims, int) else list(dims))
-    axes = [axis(d, r) for d in axes]
-    if x.type.quant is not None and r == 4 and sorted(axes) == [2, 3]:
-        # Quantized spatial mean (SE blocks): AVERAGE_POOL rounds like PyTorch, MEAN truncates.
-        _, _, h, w = x.type.shape
-        y = ctx.emit(ops.AveragePool2d, input=x, kernel=ops.HW(h, w), stride=ops.HW(h, w))
-        return y if a["keepdim"] else ctx.emit(ops.Reshape, x=y, shape=tuple(ctx.example.shape))
-    y = ctx.emit(ops.Mean, x=x, axes=tuple(axes), keep_dims=bool(a["keepdim"]))
+    norm = {axis(d, r) for d in axes}
+    if x.type.quant is not None and r == 4 and norm <= {2, 3}:
+        y = _quantized_mean(ctx, x, norm)
+    else:
+        y = ctx.emit(ops.Mean, x=x, axes=tuple(sorted(norm)), keep_dims=bool(a["keepdim"]))
     if tuple(y.type.shape) != tuple(ctx.example.shape):  # full reduction to a 0-d tensor
         y = ctx.emit(ops.Reshape, x=y, shape=tuple(ctx.example.shape) or (1,))
     return y
+
+
+def _quantized_mean(ctx: Ctx, x: Any, axes: set[int]) -> Any:
+    """Mean over height and/or width of an NCHW quantized tensor as AVERAGE_POOL_2D (keepdim)."""
+    _, _, h, w = x.type.shape
+    k = ops.HW(h if 2 in axes else 1, w if 3 in axes else 1)
+    return ctx.emit(ops.AveragePool2d, input=x, kernel=k, stride=k)
 
 
 def _softmax(ctx: Ctx, a: dict, cls: type[ops.Softmax]) -> Any:
