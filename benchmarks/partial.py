@@ -3,6 +3,7 @@
 For each model: our segments, host ops, NNAPI ops, share of FLOPs on NNAPI (as
 torch.utils.flop_counter counts them), compile seconds, artifact bytes with and without the CPU
 fallback; and whether ``torch.backends._nnapi`` converts it at all (it is all-or-nothing).
+Then torchvision's detectors (scripted, capturable parts compiled): segments, ops, FLOPs share.
 Run: ``python benchmarks/partial.py [--res 224] [--out table.md]``.
 """
 
@@ -59,6 +60,27 @@ def row(name: str, res: int) -> str:
             f"{prototype(model, x)} |")
 
 
+DETECTORS = ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn",
+             "maskrcnn_resnet50_fpn"]
+
+
+def detector_row(name: str) -> str:
+    """A torchvision detector (scripted, with its capturable parts compiled) at 320x320."""
+    from tests.control.models import detector, image
+
+    torch.manual_seed(0)
+    model, x = detector(name), image()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        cm = nc.compile(model, (x,))
+        dt = time.perf_counter() - t0
+    s = cm.stats
+    on = [p for p, ok, why in s["scripted"] if ok and not why.startswith(("0 NNAPI", "scripted"))]
+    return (f"| {name} | {s['segments']} | {s['nnapi_ops']} | {100 * s['nnapi_flops_share']:.1f}% | "
+            f"{dt:.1f} | {', '.join(on)} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--res", type=int, default=224)
@@ -69,6 +91,11 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|"]
     for name in MODELS:
         lines.append(row(name, args.res))
+        print(lines[-1], flush=True)
+    lines += ["", "| detector | NNAPI segments | NNAPI ops | FLOPs on NNAPI | compile s | compiled parts |",
+              "|---|---|---|---|---|---|"]
+    for name in DETECTORS:
+        lines.append(detector_row(name))
         print(lines[-1], flush=True)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")

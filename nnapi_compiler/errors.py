@@ -14,6 +14,8 @@ from typing import ParamSpec, TypeVar
 
 import attrs
 
+from .source import source_of
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -121,10 +123,8 @@ def _where(tb: TracebackType | None) -> tuple[str, str, str]:
 
 
 def _source(fx_node: object) -> str:
-    from .frontend.capture import source_of  # the frontend imports errors: imported late
-
     try:
-        return source_of(fx_node)  # type: ignore[arg-type]
+        return source_of(fx_node)
     except Exception:
         return ""
 

@@ -21,9 +21,9 @@ from typing import Any
 import attrs
 import torch
 from torch.utils import _pytree as pytree
-from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import CaptureError, NnapiCompilerError
+from .flops import counter
 from .nested import dispatch_module, exec_class, script, switch_methods
 
 
@@ -119,9 +119,9 @@ def compile_opaque(model: torch.nn.Module, inputs: tuple, capture_error: Capture
 
 def _flops(model: torch.nn.Module, inputs: tuple, paths: list[str]) -> tuple[int, int]:
     """(FLOPs inside the compiled children, all FLOPs), as torch.utils.flop_counter counts them."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad(), counter() as flops:
         model(*inputs)
-    counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
+    counts = {k: sum(v.values()) for k, v in flops.get_flop_counts().items()}
     modules = {re.sub(r"\.v\d+$", "", p) for p in paths}  # shape variants of one child
     root = type(model).__name__
     return sum(counts.get(f"{root}.{p}", 0) for p in modules), counts.get("Global", 0)

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import enum
 import inspect
-import os
 from typing import Any
 
 import attrs
 import torch
 import torch.fx
 from torch.utils import _pytree as pytree
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import CaptureError
+from ..flops import counter
+from ..source import source_of  # noqa: F401 - re-exported for the frontend
 from .inline import inline_higher_order
 from .registry import REGISTRY
 
 EXAMPLE = "nnc_example"
 FLOPS = "nnc_flops"  # floating-point operations of the node on the example inputs
-_TORCH_DIR = os.path.dirname(torch.__file__)
 
 
 class LeafTracer(torch.fx.Tracer):
@@ -114,7 +113,7 @@ def _record_examples(gm: torch.fx.GraphModule, inputs: tuple) -> None:
                 # (upsample_nearest2d) into float-only prims and fails; counted as 0.
                 out, n.meta[FLOPS] = super().run_node(n), 0
             else:
-                with FlopCounterMode(display=False) as flops:
+                with counter() as flops:
                     out = super().run_node(n)
                 n.meta[FLOPS] = flops.get_total_flops()
             # Clone tensors: a later in-place op must not change what this node produced.
@@ -169,22 +168,3 @@ def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
         flat_leaves, spec = pytree.tree_flatten(out_node.args[0])
         flat = flat_leaves
     return Captured(gm, Dialect.EXPORT, names, spec, flat, trace_error)
-
-
-def source_of(node: torch.fx.Node) -> str:
-    """``file:line: code`` of the user's line that created ``node`` (innermost frame)."""
-    trace = node.stack_trace or node.meta.get("stack_trace") or ""
-    lines = [ln for ln in trace.strip().splitlines() if ln.strip()]
-    for i in range(len(lines) - 1, -1, -1):
-        ln = lines[i].strip()
-        if ln.startswith('File "'):
-            try:
-                path = ln.split('"')[1]
-                if path.startswith(_TORCH_DIR):
-                    continue  # torch's own frames say nothing about the user's model
-                lineno = ln.split("line ")[1].split(",")[0]
-            except IndexError:
-                continue
-            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            return f"{path}:{lineno}: {code}"
-    return ""

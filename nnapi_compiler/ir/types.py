@@ -135,7 +135,7 @@ class TensorType:
         dims = ",".join("?" if d is None else str(d) for d in self.shape)
         s = f"{_SHORT.get(self.code, self.code.name)}[{dims}]"
         if self.quant is not None:
-            s += f"(s={self.quant.scale:.6g},zp={self.quant.zero_point})"
+            s += f"(s={self.quant.scale!r},zp={self.quant.zero_point})"  # exact: the parser reads it back
         if self.dim_order is not DimOrder.CONTIGUOUS:
             s += f":{self.dim_order.value}"
         return s
