@@ -28,7 +28,7 @@ import attrs
 import torch
 
 from ..ir.codes import OpCode, OperandCode
-from ..ir.flat import FlatModel
+from ..ir.flat import FlatModel, schedule
 from ..reference import KERNELS, KernelCall
 from ..reference.common import TORCH_DTYPES
 from ..reference.decode import decode_value
@@ -158,26 +158,6 @@ class _Gen:
             self.exprs[k] = f"v{k}"
 
 
-def _schedule(model: FlatModel, constants: set[int]) -> list[int]:
-    """Operation order in which every input is ready (the flat model's order when it is one)."""
-    ready = set(model.inputs) | set(model.values) | constants
-    order: list[int] = []
-    remaining = list(range(len(model.operations)))
-    while remaining:
-        pending = []
-        for i in remaining:
-            op = model.operations[i]
-            if all(k in ready for k in op.inputs):
-                order.append(i)
-                ready.update(op.outputs)
-            else:
-                pending.append(i)
-        if len(pending) == len(remaining):
-            raise ValueError(f"op #{pending[0]} reads an operand that no operation writes")
-        remaining = pending
-    return order
-
-
 def cpu_source(
     model: FlatModel,
     refs: dict[int, BufferRef],
@@ -194,7 +174,7 @@ def cpu_source(
         quant = model.operands[k].code in _QUANT8
         g.lines.append(f"v{k} = args[{i}]" + (".int_repr()" if quant else ""))
         g.exprs[k] = f"v{k}"
-    for i in _schedule(model, set(refs)):
+    for i in schedule(model, set(refs)):
         g.operation(i)
     outs = []
     for k, q in zip(model.outputs, out_quant, strict=True):

@@ -67,6 +67,37 @@ class FlatModel:
     relaxed: bool = False
 
 
+class Unschedulable(ValueError):
+    """An operation reads an operand no operation writes (or the graph has a cycle)."""
+
+    def __init__(self, op_index: int) -> None:
+        super().__init__(f"op #{op_index} reads an operand that no operation writes "
+                         "(or the graph has a cycle)")
+        self.op_index = op_index
+
+
+def schedule(model: FlatModel, also_ready: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """Operation indices in an order where every input is ready: the model's own order when it
+    is one (NNAPI lets operations be added in any order). ``also_ready``: operands given
+    otherwise (values read from weight buffers). Raises Unschedulable."""
+    ready = set(model.inputs) | set(model.values) | set(also_ready)
+    remaining = list(range(len(model.operations)))
+    order: list[int] = []
+    while remaining:
+        pending = []
+        for i in remaining:
+            op = model.operations[i]
+            if all(k in ready for k in op.inputs):
+                order.append(i)
+                ready.update(op.outputs)
+            else:
+                pending.append(i)
+        if len(pending) == len(remaining):
+            raise Unschedulable(pending[0])
+        remaining = pending
+    return order
+
+
 def scalar_bytes(code: int, value: float | int | bool) -> bytes:
     """Encode one scalar operand value the way NNAPI reads it."""
     fmt = {

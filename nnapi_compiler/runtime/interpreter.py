@@ -25,7 +25,7 @@ from ..ir.codes import (
     is_tensor_code,
     type_name,
 )
-from ..ir.flat import FlatModel, OperandDesc
+from ..ir.flat import FlatModel, OperandDesc, Unschedulable, schedule
 from ..reference import KERNELS, KernelCall
 from ..reference.common import TORCH_DTYPES
 from ..reference.decode import DecodeError
@@ -183,27 +183,15 @@ def _check_op(op_i: int, op: Any, model: FlatModel, level: int) -> None:
 
 
 def _schedule(model: FlatModel) -> list[int]:
-    """Operation indices in an order where every input is ready (NNAPI allows any add order)."""
-    ready = set(model.inputs) | set(model.values)
-    remaining = list(range(len(model.operations)))
-    order: list[int] = []
-    while remaining:
-        pending = []
-        for i in remaining:
-            op = model.operations[i]
-            if all(k in ready for k in op.inputs):
-                order.append(i)
-                ready.update(op.outputs)
-            else:
-                pending.append(i)
-        if len(pending) == len(remaining):
-            i = pending[0]
-            raise _bad(
-                f"op #{i} {_op_name(model.operations[i].code)} reads an operand that "
-                "no operation writes (or the graph has a cycle)"
-            )
-        remaining = pending
-    missing = [k for k in model.outputs if k not in ready]
+    """``flat.schedule``, refusing an unrunnable model with BAD_DATA."""
+    try:
+        order = schedule(model)
+    except Unschedulable as e:
+        raise _bad(f"op #{e.op_index} {_op_name(model.operations[e.op_index].code)} reads an "
+                   "operand that no operation writes (or the graph has a cycle)") from None
+    written = set(model.inputs) | set(model.values)
+    written.update(k for op in model.operations for k in op.outputs)
+    missing = [k for k in model.outputs if k not in written]
     if missing:
         raise _bad(f"model outputs {missing} are never written")
     return order
