@@ -102,10 +102,16 @@ class Report:
         return "\n".join(lines)
 
     def dataflow(self) -> nx.DiGraph:
-        """Segments and host calls as nodes, values passed between them as edges."""
+        """Segments and host calls as nodes, values passed between them as edges (for a scripted
+        model: its submodules, each child under its parent)."""
         g = nx.DiGraph()
-        if self.graph is None:
-            raise ValueError("a scripted model has no partitioned graph to draw")
+        if self.graph is None:  # a scripted model: its module tree, each part where it runs
+            g.add_node("model", label="model (TorchScript)", kind="host")
+            for r in self.rows:
+                kind = "nnapi" if r.where.startswith("NNAPI") else "host"
+                g.add_node(r.node, label=f"{r.node}\\n{r.where}", kind=kind)
+                g.add_edge(r.node.rpartition(".")[0] or "model", r.node)
+            return g
         made: dict[int, str] = {v.id: "inputs" for v in self.graph.inputs}
         g.add_node("inputs", label="inputs", kind="io")
         for k, step in enumerate(self.graph.block):
@@ -136,7 +142,9 @@ class Report:
         g = self.dataflow()
         lines = ["digraph partition {", "  node [shape=box, style=filled];"]
         for n, d in g.nodes(data=True):
-            lines.append(f'  "{n}" [label="{d["label"]}", fillcolor={colors[d["kind"]]}];')
+            # containers on a scripted model's paths (a ModuleList) appear only as edge ends
+            kind = d.get("kind", "host")
+            lines.append(f'  "{n}" [label="{d.get("label", n)}", fillcolor={colors[kind]}];')
         lines += [f'  "{a}" -> "{b}";' for a, b in g.edges]
         lines.append("}")
         text = "\n".join(lines) + "\n"

@@ -86,6 +86,8 @@ def test_explain_names_scripted_modules_and_why() -> None:
     rows = {r.node: r for r in report.rows}
     assert rows["pos"].where == "NNAPI (compiled)" and "1 NNAPI segment" in rows["pos"].detail
     assert report.flops_share == pytest.approx(1.0)  # every convolution runs on NNAPI
+    dot = report.to_dot()
+    assert '"model" -> "pos"' in dot and "NNAPI (compiled)" in dot
 
 
 def test_fallback_error_keeps_the_capture_error() -> None:
