@@ -9,25 +9,12 @@ one switch in the app moves the whole model to the CPU.
 
 from __future__ import annotations
 
-import linecache
 from typing import Any
 
 import torch
 
 from .backend.artifact import quiet_jit
-
-_counter = 0
-
-
-def exec_class(src: str, name: str) -> type:
-    """Define class ``name`` from generated source TorchScript can read back (via linecache)."""
-    global _counter
-    _counter += 1
-    filename = f"<nnapi_compiler-{name}-{_counter}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
-    namespace: dict[str, Any] = {}
-    exec(compile(src, filename, "exec", dont_inherit=True), namespace)
-    return namespace[name]
+from .backend.generated import define_class
 
 
 def switch_methods(paths: list[str]) -> str:
@@ -60,7 +47,7 @@ def cond_module(then_: torch.jit.ScriptModule, else_: torch.jit.ScriptModule,
         f"        return self.else_({args})\n\n"
         + switch_methods(["then_", "else_"])
     )
-    return exec_class(src, "CondCall")(then_, else_)
+    return define_class(src, "CondCall")(then_, else_)
 
 
 def dispatch_module(variants: list[torch.jit.ScriptModule],
@@ -86,7 +73,7 @@ def dispatch_module(variants: list[torch.jit.ScriptModule],
         + '        raise RuntimeError("no compiled variant for input shape " + str(a0.size()))\n\n'
         + switch_methods([f"v{k}" for k in range(len(signatures))])
     )
-    return exec_class(src, "ShapeDispatch")(variants)
+    return define_class(src, "ShapeDispatch")(variants)
 
 
 def script(module: torch.nn.Module) -> torch.jit.ScriptModule:

@@ -22,9 +22,10 @@ import attrs
 import torch
 from torch.utils import _pytree as pytree
 
+from .backend.generated import define_class
 from .errors import CaptureError, NnapiCompilerError
 from .flops import counter
-from .nested import dispatch_module, exec_class, script, switch_methods
+from .nested import dispatch_module, script, switch_methods
 
 
 @attrs.frozen
@@ -289,4 +290,4 @@ def _root(scripted: torch.jit.ScriptModule, compiled: list[str], pick: int | Non
         f"        return {call}\n\n"
         + switch_methods([script_path(f"model.{p}") for p in compiled])
     )
-    return script(exec_class(src, "ScriptedModel")(scripted))
+    return script(define_class(src, "ScriptedModel")(scripted))

@@ -11,7 +11,6 @@ result saves with ``torch.jit.save`` and ``_save_for_lite_interpreter``.
 
 from __future__ import annotations
 
-import linecache
 import textwrap
 import warnings
 from collections.abc import Callable
@@ -26,11 +25,11 @@ from ..ir.model import Leaf, LeafKind, ModelGraph, Placement, SegmentCall
 from ..ir.ops.host import HostOp
 from ..ir.types import DimOrder, TensorType, Value
 from .flatten import NnapiSegment, flatten
+from .generated import define_class
 from .host_call import host_module, returned_type
 from .segment_module import OUT_FLOAT32, OUT_INT32, OUT_QUINT8, NnapiSegmentModule
 
 _DTYPE_SRC = {torch.float32: "torch.float32", torch.quint8: "torch.quint8", torch.int32: "torch.int32"}
-_counter = 0
 
 
 def quiet_jit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -219,8 +218,6 @@ def build_artifact(graph: ModelGraph,
                    preference: int = PreferenceCode.PREFER_SUSTAINED_SPEED,
                    relax: bool = False, cpu_fallback: bool = True) -> Artifact:
     """Serialize every segment and script the wrapper around them."""
-    global _counter
-    _counter += 1
     pool: dict[str, torch.Tensor] = {}
     parts: dict[str, torch.nn.Module] = {}
     flat = tuple(flatten(s.program, pool) for s in graph.segments)
@@ -243,10 +240,6 @@ def build_artifact(graph: ModelGraph,
     consts = {f"c{vid}": t.contiguous() for vid, t in graph.consts.items()}
     cpu_twins = cpu_fallback and bool(graph.nnapi_segments())
     src = wrapper_source(graph, cpu_twins, tuple(nested))
-    filename = f"<nnapi_compiler-wrapper-{_counter}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
-    namespace: dict[str, Any] = {}
-    exec(compile(src, filename, "exec", dont_inherit=True), namespace)
-    wrapper = namespace["NnapiCompiledModel"](parts, consts, not graph.nnapi_segments())
+    wrapper = define_class(src, "NnapiCompiledModel")(parts, consts, not graph.nnapi_segments())
     return Artifact(quiet_jit(torch.jit.script, wrapper), flat)
 

@@ -18,7 +18,6 @@ quantized outputs as torch.quint8 with the output operand's scale and zero point
 
 from __future__ import annotations
 
-import linecache
 import math
 import textwrap
 from collections.abc import Callable, Sequence
@@ -34,10 +33,10 @@ from ..reference.common import TORCH_DTYPES
 from ..reference.decode import decode_value
 from ..reference.registry import In
 from .flatten import NnapiSegment
+from .generated import define_class
 from .ser_model import BufferRef, read_refs
 
 _QUANT8 = frozenset({OperandCode.TENSOR_QUANT8_ASYMM, OperandCode.TENSOR_QUANT8_ASYMM_SIGNED})
-_counter = 0
 
 
 def _literal(v: Any) -> str:
@@ -208,8 +207,6 @@ def build_cpu_module(
     ``model.values``. ``out_quant`` gives each output's (scale, zero point) for quantized outputs;
     by default the output operands' own.
     """
-    global _counter
-    _counter += 1
     if out_quant is None:
         out_quant = [
             (d.scale, d.zero_point) if d.code in _QUANT8 else None
@@ -217,11 +214,7 @@ def build_cpu_module(
         ]
     cls_name = "NnapiCpuSegment"
     src, consts, fns = cpu_source(model, refs, weights, out_quant, cls_name)
-    filename = f"<nnapi_compiler-cpu-segment-{_counter}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
-    namespace: dict[str, Any] = dict(fns)
-    exec(compile(src, filename, "exec", dont_inherit=True), namespace)
-    return namespace[cls_name](list(weights), consts)
+    return define_class(src, cls_name, dict(fns))(list(weights), consts)
 
 
 def _out_quant(seg: NnapiSegment, model: FlatModel) -> list[tuple[float, int] | None]:
