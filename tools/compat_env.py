@@ -102,8 +102,8 @@ def write_ops(py: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dir", type=Path, default=None,
-                    help="environment folder (default: $NNC_COMPAT_ENV or ~/.cache/nnapi_compiler/torch-2.1.0)")
+    ap.add_argument("--dir", type=Path, default=None, help="environment folder (default: "
+                    "$NNC_COMPAT_ENV, else ~/.cache/nnapi_compiler/torch-2.1.0)")
     ap.add_argument("--write-ops", action="store_true", help=f"rewrite {OPS_FILE.name}")
     args = ap.parse_args()
     py = create(args.dir or env_dir())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from pathlib import Path
 
 import torch
 from torch.jit.mobile import _load_for_lite_interpreter
@@ -38,7 +39,7 @@ def run_case(case: dict) -> dict:
 def main() -> None:
     manifest, results_path = sys.argv[1], sys.argv[2]
     results: dict = {"torch": torch.__version__, "cases": {}}
-    for case in json.loads(open(manifest).read()):
+    for case in json.loads(Path(manifest).read_text()):
         try:
             results["cases"][case["name"]] = run_case(case)
         except Exception:  # report every case, not just the first failure

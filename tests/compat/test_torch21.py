@@ -36,7 +36,7 @@ class Case:
     name: str
     artifact: str  # several cases may run one artifact (NNAPI path, then CPU path)
     cpu: bool = False
-    kind: str = "float"  # float | quant | relaxed
+    kind: str = "float"  # float | quant | relaxed | refused
 
 
 CASES = [
@@ -48,7 +48,21 @@ CASES = [
     Case("mobilenet_v2_quant_cpu", "mobilenet_v2_quant", cpu=True, kind="quant"),
     Case("two_segments_cpu", "two_segments", cpu=True),
     Case("relaxed_low_power", "relaxed_low_power", kind="relaxed"),
+    Case("rms_norm_unchecked", "rms_norm_unchecked", kind="refused"),
 ]
+
+
+class RmsNorm(nn.Module):
+    """conv, F.rms_norm (aten::rms_norm, new in torch 2.4: host code), conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3))
+        self.b = nn.Sequential(nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        return self.b(torch.nn.functional.rms_norm(y, [y.shape[-1]]))
 
 
 @attrs.define
@@ -61,6 +75,7 @@ class Artifact:
 
 
 def _artifacts(tmp: Path) -> dict[str, Artifact]:
+    unchecked = {"check_runtime": False}
     models: dict[str, tuple[nn.Module, torch.Tensor, dict[str, Any]]] = {
         "resnet18": (build("resnet18"), example_input("resnet18"), {}),
         "mobilenet_v3_large": (build("mobilenet_v3_large"), example_input("mobilenet_v3_large"), {}),
@@ -68,13 +83,15 @@ def _artifacts(tmp: Path) -> dict[str, Artifact]:
         "two_segments": (TwoStacks().eval(), torch.randn(1, 3, 16, 16), {}),
         "relaxed_low_power": (TwoStacks().eval(), torch.randn(1, 3, 16, 16),
                               {"relax_f32_to_f16": True, "preference": "low_power"}),
+        "rms_norm_unchecked": (RmsNorm().eval(), torch.randn(1, 3, 16, 16), unchecked),
     }
     out = {}
     for name, (model, x, kw) in models.items():
+        save_kw = {k: kw.pop(k) for k in list(kw) if k == "check_runtime"}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the host-code notices of two_segments
             cm = nc.compile(model, (x,), **kw)
-        path = cm.save(tmp / f"{name}.ptl")
+        path = cm.save(tmp / f"{name}.ptl", **save_kw)
         with torch.no_grad():
             eager = model(x)
         with nc.virtual_device():
@@ -117,6 +134,10 @@ def test_side_runtime_is_torch_21(runs: tuple[dict, dict]) -> None:
 def test_runs_on_torch_21(case: Case, runs: tuple[dict, dict]) -> None:
     arts, results = runs
     art, res = arts[case.artifact], results["cases"][case.name]
+    if case.kind == "refused":
+        # What save() refuses without check_runtime=False: torch 2.1 cannot load it either.
+        assert "error" in res and "rms_norm" in res["error"], res
+        return
     assert "error" not in res, res.get("error")
     got = res["out"]
     assert isinstance(got, torch.Tensor) and got.shape == art.eager.shape
