@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import nnapi_compiler as nc
+from nnapi_compiler.runtime.device_state import VirtualDevice
 
 U = 2.0**-11  # float16 unit roundoff
 
 
-def _run(model: nn.Module, x: torch.Tensor, relax: bool) -> tuple[torch.Tensor, nc.VirtualDevice]:
+def _run(model: nn.Module, x: torch.Tensor, relax: bool) -> tuple[torch.Tensor, VirtualDevice]:
     cm = nc.compile(model.eval(), (x,), relax_f32_to_f16=relax, cpu_fallback=False)
     with nc.virtual_device() as dev:
         y = cm(x)
@@ -142,3 +143,17 @@ def test_cpu_path_is_float32() -> None:
     cm.use_cpu()
     with torch.no_grad():
         torch.testing.assert_close(cm(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_quantized_ops_are_exact() -> None:
+    """Relaxation concerns float32 only: the integer kernels of a quantized model are untouched,
+    and only its float32 result (DEQUANTIZE's output) is rounded to float16."""
+    from ..quant.helpers import Wrapped, quantize_model
+
+    body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
+    model = quantize_model(Wrapped(body), [torch.randn(2, 3, 12, 12) for _ in range(3)])
+    x = torch.randn(1, 3, 12, 12)
+    relaxed, dev = _run(model, x, relax=True)
+    exact, _ = _run(model, x, relax=False)
+    assert [c.relaxed for c in dev.compilations] == [True]
+    assert not torch.equal(relaxed, exact) and torch.equal(relaxed, exact.half().float())
