@@ -65,6 +65,21 @@ def _prepare(model: torch.nn.Module, example_inputs: Any) -> tuple:
     return example_inputs
 
 
+def parse_preference(value: PreferenceCode | int | str) -> int:
+    """NNAPI's execution preference (``Compilation_setPreference``) from a PreferenceCode, its
+    int value, or its name (``"low_power"``, ``"fast_single_answer"``, ``"sustained_speed"``,
+    with or without ``PREFER_``, any case)."""
+    names = {p.name.removeprefix("PREFER_").lower(): int(p) for p in PreferenceCode}
+    if isinstance(value, str):
+        key = value.strip().lower().replace("-", "_").removeprefix("prefer_")
+        if key in names:
+            return names[key]
+    elif isinstance(value, int) and not isinstance(value, bool) and value in names.values():
+        return int(value)
+    raise ConversionError(f"preference must be one of {sorted(names)} (or PreferenceCode / "
+                          f"{sorted(names.values())}), got {value!r}")
+
+
 @attrs.frozen
 class Options:
     """Everything that shapes what compile() produces (explain() takes the same)."""
@@ -74,7 +89,8 @@ class Options:
     max_segments: int | None = None
     min_segment_ops: int = MIN_SEGMENT_OPS
     cpu_fallback: bool = True
-    preference: int = PreferenceCode.PREFER_SUSTAINED_SPEED
+    preference: int = attrs.field(default=int(PreferenceCode.PREFER_SUSTAINED_SPEED),
+                                  converter=parse_preference)
     relax_f32_to_f16: bool = False
     pipeline: str = DEFAULT_PIPELINE
     verify_each_pass: bool = False
@@ -88,6 +104,8 @@ class Options:
                                   f"{self.max_segments!r}")
         if not isinstance(self.min_segment_ops, int) or self.min_segment_ops < 0:
             raise ConversionError(f"min_segment_ops must be an int >= 0, got {self.min_segment_ops!r}")
+        if not isinstance(self.relax_f32_to_f16, bool):
+            raise ConversionError(f"relax_f32_to_f16 must be a bool, got {self.relax_f32_to_f16!r}")
 
 
 @attrs.frozen
@@ -170,7 +188,7 @@ def compile(
     max_segments: int | None = None,
     min_segment_ops: int = MIN_SEGMENT_OPS,
     cpu_fallback: bool = True,
-    preference: int = PreferenceCode.PREFER_SUSTAINED_SPEED,
+    preference: PreferenceCode | int | str = PreferenceCode.PREFER_SUSTAINED_SPEED,
     relax_f32_to_f16: bool = False,
     pipeline: str = DEFAULT_PIPELINE,
     verify_each_pass: bool = False,
@@ -183,6 +201,10 @@ def compile(
     compiled; ``fallback="error"`` raises UnsupportedError listing every such node instead.
     ``max_segments`` keeps only the largest NNAPI segments; ``min_segment_ops`` runs smaller
     segments on the CPU; ``cpu_fallback`` embeds the CPU path behind ``use_cpu()``.
+    ``preference`` is passed to NNAPI's ``Compilation_setPreference`` ("low_power",
+    "fast_single_answer" or "sustained_speed", the default); ``relax_f32_to_f16=True`` lets NNAPI
+    compute float32 ops with float16 range and precision
+    (``Model_relaxComputationFloat32toFloat16``).
     """
     opts = Options(target, fallback, max_segments, min_segment_ops, cpu_fallback, preference,
                    relax_f32_to_f16, pipeline, verify_each_pass)

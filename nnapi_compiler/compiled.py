@@ -12,6 +12,7 @@ import torch
 
 from .backend.artifact import quiet_jit
 from .backend.flatten import NnapiSegment
+from .backend.mobile_compat import check_lite_file
 from .errors import ConversionError, InputError, NnapiRuntimeError, guarded
 from .ir.model import IOSpec, ModelGraph
 from .ir.printer import print_program
@@ -109,9 +110,14 @@ class CompiledModel:
         except (torch.jit.Error, RuntimeError) as e:
             raise NnapiRuntimeError(_short(e)) from e
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, check_runtime: bool = True) -> Path:
         """Write a PyTorch Mobile lite-interpreter file (``.ptl``), or with a ``.pt`` suffix a
-        full TorchScript file (PyTorch Mobile's full-JIT runtime, ``Module.load``)."""
+        full TorchScript file (PyTorch Mobile's full-JIT runtime, ``Module.load``).
+
+        A ``.ptl`` is then checked against the oldest runtime apps ship, PyTorch Mobile 2.1: its
+        bytecode version (backported if needed) and its operators (``backend/mobile_compat.py``);
+        a file that runtime could not load is a ConversionError, and is deleted.
+        ``check_runtime=False`` skips the check, for apps that all ship a newer runtime."""
         path = Path(path)
         self.release()
         if path.suffix == ".pt":
@@ -126,6 +132,12 @@ class CompiledModel:
                 f"the lite interpreter cannot hold this model ({_short(e)}); torchvision's "
                 "detectors pass class objects (ImageList) between modules. Save it with a .pt "
                 "suffix for PyTorch Mobile's full-JIT runtime instead") from e
+        if check_runtime:
+            try:
+                check_lite_file(path)
+            except ConversionError:
+                path.unlink(missing_ok=True)
+                raise
         return path
 
     def release(self) -> None:

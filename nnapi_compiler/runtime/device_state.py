@@ -15,6 +15,17 @@ from ..ir.flat import FlatModel
 DEVICE_NAME = "nnapi-compiler-virtual"
 
 
+@attrs.frozen
+class CompilationRecord:
+    """What one finished compilation asked of the device: the execution preference
+    (``Compilation_setPreference``, PREFER_FAST_SINGLE_ANSWER if never called) and whether its
+    model allows relaxed float16 computation (``Model_relaxComputationFloat32toFloat16``)."""
+
+    preference: int
+    relaxed: bool
+    model: FlatModel = attrs.field(eq=False, repr=False)
+
+
 def api_level(feature_level: int) -> int:
     """What ``ANeuralNetworksDevice_getFeatureLevel`` reports (operands.tsv, FeatureLevelCode).
 
@@ -33,6 +44,7 @@ class VirtualDevice:
     calls: Counter[str] = attrs.field(factory=Counter)  # C function -> calls while innermost
     errors: list[str] = attrs.field(factory=list)  # every rejected call, oldest first
     finished_models: list[FlatModel] = attrs.field(factory=list)  # as recorded at Model_finish
+    compilations: list[CompilationRecord] = attrs.field(factory=list)  # at Compilation_finish
 
     @property
     def api_level(self) -> int:

@@ -9,7 +9,7 @@ import attrs
 from ..ir.codes import OP_SPECS, PreferenceCode, ResultCode
 from ..ir.flat import OperationDesc
 from . import interpreter
-from .device_state import DEVICE_NAME, VirtualDevice
+from .device_state import DEVICE_NAME, CompilationRecord, VirtualDevice
 from .driver_checks import (
     DriverError,
     check_device_can_run,
@@ -264,3 +264,4 @@ class Driver(ExecutionCalls):
         c.failed = True
         check_device_can_run(c.model, dev.feature_level, dev.refuse_ops)
         c.failed, c.finished = False, True
+        dev.compilations.append(CompilationRecord(c.preference, c.model.relaxed, c.model))

@@ -11,25 +11,28 @@ from ..ir.flat import OperandDesc
 from .driver_checks import fail
 
 _C = OperandCode
-#: operand type -> (dtype of the bytes in memory, dtype the interpreter sees)
+#: operand type -> (dtype of the bytes in memory, dtype the interpreter sees). Unsigned types
+#: wider than a byte are moved as the signed type of their width and widened by masking, not as
+#: torch.uint16/uint32: those dtypes do not exist in torch 2.1, the runtime apps ship.
 STORAGE: dict[int, tuple[torch.dtype, torch.dtype]] = {
     _C.FLOAT32: (torch.float32, torch.float32),
     _C.TENSOR_FLOAT32: (torch.float32, torch.float32),
     _C.INT32: (torch.int32, torch.int32),
     _C.TENSOR_INT32: (torch.int32, torch.int32),
-    _C.UINT32: (torch.uint32, torch.int64),
+    _C.UINT32: (torch.int32, torch.int64),
     _C.TENSOR_QUANT8_ASYMM: (torch.uint8, torch.uint8),
     _C.TENSOR_QUANT8_ASYMM_SIGNED: (torch.int8, torch.int8),
     _C.TENSOR_QUANT8_SYMM: (torch.int8, torch.int8),
     _C.TENSOR_QUANT8_SYMM_PER_CHANNEL: (torch.int8, torch.int8),
-    _C.TENSOR_QUANT16_ASYMM: (torch.uint16, torch.int32),
+    _C.TENSOR_QUANT16_ASYMM: (torch.int16, torch.int32),
     _C.TENSOR_QUANT16_SYMM: (torch.int16, torch.int16),
     _C.FLOAT16: (torch.float16, torch.float16),
     _C.TENSOR_FLOAT16: (torch.float16, torch.float16),
     _C.BOOL: (torch.uint8, torch.bool),
     _C.TENSOR_BOOL8: (torch.uint8, torch.bool),
 }
-_WIDENED_RANGE = {_C.UINT32: (0, 2**32 - 1), _C.TENSOR_QUANT16_ASYMM: (0, 65535)}
+#: unsigned type -> its bit width (values 0 .. 2^bits - 1)
+_UNSIGNED_BITS = {_C.UINT32: 32, _C.TENSOR_QUANT16_ASYMM: 16}
 
 
 def _storage(desc: OperandDesc, what: str) -> tuple[torch.dtype, torch.dtype]:
@@ -48,6 +51,8 @@ def read_tensor(desc: OperandDesc, address: int, length: int, what: str) -> torc
     t = view.clone().reshape(shape)  # copy now: the caller's buffer is only borrowed
     if dtype == torch.bool:
         return t != 0  # NNAPI reads any nonzero byte as true
+    if desc.code in _UNSIGNED_BITS:  # the signed reading's two's complement, as unsigned
+        return t.to(dtype) & ((1 << _UNSIGNED_BITS[desc.code]) - 1)
     return t.to(dtype)
 
 
@@ -71,11 +76,13 @@ def to_storage(t: torch.Tensor, desc: OperandDesc, what: str) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         fail(ResultCode.OP_FAILED, f"{what}: interpreter returned {type(t).__name__}, not a tensor")
     t = t.detach()
-    if desc.code in _WIDENED_RANGE and t.dtype in (torch.int32, torch.int64, raw):
-        lo, hi = _WIDENED_RANGE[desc.code]
-        if t.numel() and (int(t.min()) < lo or int(t.max()) > hi):
-            fail(ResultCode.OP_FAILED, f"{what}: values outside [{lo}, {hi}] for {desc.describe()}")
-        t = t.to(torch.int64).to(raw)
+    if desc.code in _UNSIGNED_BITS and t.dtype in (torch.int32, torch.int64):
+        bits = _UNSIGNED_BITS[desc.code]
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= 1 << bits):
+            fail(ResultCode.OP_FAILED,
+                 f"{what}: values outside [0, {(1 << bits) - 1}] for {desc.describe()}")
+        t = t.to(torch.int64)
+        t = torch.where(t >= 1 << (bits - 1), t - (1 << bits), t).to(raw)
     elif t.dtype != dtype:
         fail(
             ResultCode.OP_FAILED,

@@ -3,7 +3,12 @@
 The virtual NNAPI device records the C API calls PyTorch's runtime makes into a FlatModel and
 calls ``validate_model`` (at finish) and ``execute`` (at compute). Kernels live in ``reference/``;
 this module owns operand decoding, model-level checks, op scheduling and result checking.
-Relaxed (fp32-as-fp16) models are computed in fp32, which NNAPI allows.
+
+A relaxed model (``Model_relaxComputationFloat32toFloat16``) is computed with float16 range and
+precision, as an fp16 accelerator would: every TENSOR_FLOAT32 operand an op reads (activations,
+weights, biases) and every TENSOR_FLOAT32 result it writes is rounded to the nearest float16
+(overflowing to +-inf). The arithmetic in between stays float32, like fp16 hardware that
+accumulates in wider registers; storage and the I/O buffers stay float32, as NNAPI requires.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from ..reference.decode import DecodeError
 from ..reference.decode import decode_value as reference_decode
 from ..reference.registry import CheckArgs
 
-__all__ = ["InterpreterError", "decode_value", "execute", "validate_model"]
+__all__ = ["InterpreterError", "decode_value", "execute", "relax_to_fp16", "validate_model"]
 
 class InterpreterError(NnapiRuntimeError):
     """A model the interpreter refuses (BAD_DATA) or an execution that failed (OP_FAILED)."""
@@ -274,9 +279,18 @@ def _finish(op_i: int, name: str, result: torch.Tensor, d: OperandDesc) -> torch
     return result.contiguous()
 
 
+def relax_to_fp16(value: Any, desc: OperandDesc) -> Any:
+    """``value`` rounded to float16 range and precision if it is a TENSOR_FLOAT32 operand (still
+    stored as float32); anything else unchanged. Used on every op's inputs and results of a
+    relaxed model."""
+    if desc.code != OperandCode.TENSOR_FLOAT32 or not isinstance(value, torch.Tensor):
+        return value
+    return value.to(torch.float16).to(torch.float32)
+
+
 def execute(model: FlatModel, inputs: list[torch.Tensor], feature_level: int) -> list[torch.Tensor]:
     """Run the model on ``inputs`` (one per model input, NNAPI dtype and shape); returns the
-    model outputs in NNAPI dtypes and shapes."""
+    model outputs in NNAPI dtypes and shapes. A relaxed model computes in float16 (see above)."""
     validate_model(model, feature_level)
     if len(inputs) != len(model.inputs):
         raise _bad(f"model has {len(model.inputs)} inputs, got {len(inputs)}")
@@ -288,9 +302,12 @@ def execute(model: FlatModel, inputs: list[torch.Tensor], feature_level: int) ->
     for op_i in _schedule(model):
         op = model.operations[op_i]
         name = _op_name(op.code)
+        args = [env[k] for k in op.inputs]
+        if model.relaxed:
+            args = [relax_to_fp16(v, model.operands[k]) for k, v in zip(op.inputs, args, strict=True)]
         call = KernelCall(
             op=op.code,
-            inputs=tuple(env[k] for k in op.inputs),
+            inputs=tuple(args),
             input_descs=tuple(model.operands[k] for k in op.inputs),
             output_descs=tuple(model.operands[k] for k in op.outputs),
         )
@@ -305,5 +322,6 @@ def execute(model: FlatModel, inputs: list[torch.Tensor], feature_level: int) ->
                 f"op #{op_i} {name}: kernel returned {len(results)} results", ResultCode.OP_FAILED
             )
         for k, r in zip(op.outputs, results, strict=True):
-            env[k] = _finish(op_i, name, r, model.operands[k])
+            r = _finish(op_i, name, r, model.operands[k])
+            env[k] = relax_to_fp16(r, model.operands[k]) if model.relaxed else r
     return [env[k] for k in model.outputs]
