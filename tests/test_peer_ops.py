@@ -58,7 +58,8 @@ def test_prototype_column_matches_its_adder_map() -> None:
         kinds = r["torchscript"].split(",")
         have = [k in adders for k in kinds]
         want = {"yes": all(have), "partial": any(have), "no": not all(have)}.get(r["prototype"])
-        assert want, f"{op}: prototype={r['prototype']} but ADDER_MAP has {dict(zip(kinds, have, strict=True))}"
+        found = dict(zip(kinds, have, strict=True))
+        assert want, f"{op}: prototype={r['prototype']} but ADDER_MAP has {found}"
 
 
 def test_our_column_names_registered_converters() -> None:
