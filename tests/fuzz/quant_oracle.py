@@ -7,7 +7,8 @@ warrants (docs/fuzzing.md, "The bound"):
 - an op that requantizes by the same integer arithmetic as qnnpack, or moves values without
   arithmetic, is bit-exact (0 quanta);
 - an op whose rounding differs (NNAPI's fixed-point multiplier against qnnpack's float, NNAPI
-  MEAN's truncation, RESIZE_BILINEAR, a float reference in PT2E) is at most 1 quantum off;
+  MEAN's truncation, RESIZE_BILINEAR, a float reference in PT2E, an add_scalar that PyTorch
+  requantizes) is at most 1 quantum off;
 - an average (pooling, a mean over H and/or W) is exact except where the average of the
   stored integers is a tie, which qnnpack rounds to even and NNAPI away from zero: 1 there;
 - a conv/linear whose per-channel weights the compiler requantized to one scale is at most
@@ -71,6 +72,10 @@ def eager_stages(model: Any, case: QCase, x: torch.Tensor, got: tuple[torch.Tens
             bound = 1 + _per_channel_slack(m, ins[0], ref.q_scale())
         if name in AVERAGES:
             bound = _ties(name, s.p, ins[0])
+        if s.kind == "scalar" and s.p["op"] == "add" and ref.q_scale() != ins[0].q_scale():
+            # PyTorch adds a scalar by shifting the zero point when the result fits, exactly;
+            # otherwise it requantizes at a new scale, which NNAPI's ADD rounds differently.
+            bound = torch.ones(())
         out.append((name, got_q[i + 1], ref, bound))
     return out
 
