@@ -11,6 +11,9 @@ warrants (docs/fuzzing.md, "The bound"):
   requantizes) is at most 1 quantum off;
 - an average (pooling, a mean over H and/or W) is exact except where the average of the
   stored integers is a tie, which qnnpack rounds to even and NNAPI away from zero: 1 there;
+- an activation evaluated in float (sigmoid, tanh, hard-sigmoid/-swish, leaky ReLU, ELU,
+  GELU) is exact except within 1e-3 quanta of a rounding boundary, computed by a float64
+  reference: 1 there;
 - a conv/linear whose per-channel weights the compiler requantized to one scale is at most
   ``1 + sum_k |x_k| e_k / s_out`` off, with ``e_k`` the largest change that requantization can
   make to weight k, computed here from the weights and the input.
@@ -72,6 +75,8 @@ def eager_stages(model: Any, case: QCase, x: torch.Tensor, got: tuple[torch.Tens
             bound = 1 + _per_channel_slack(m, ins[0], ref.q_scale())
         if name in AVERAGES:
             bound = _ties(name, s.p, ins[0])
+        if name in FLOAT_ACTS:
+            bound = _near_ties(name, s.p, ins[0], ref.q_scale(), ref.q_zero_point())
         if s.kind == "scalar" and s.p["op"] == "add" and ref.q_scale() != ins[0].q_scale():
             # PyTorch adds a scalar by shifting the zero point when the result fits, exactly;
             # otherwise it requantizes at a new scale, which NNAPI's ADD rounds differently.
@@ -93,6 +98,29 @@ def _ties(name: str, p: dict[str, Any], xq: torch.Tensor) -> torch.Tensor:
         total = d.sum(dims, keepdim=True)
         n = int(torch.tensor([d.shape[i] for i in dims]).prod())
     return (torch.remainder(2 * total, 2 * n) == n).float()
+
+
+#: Activations both sides compute by evaluating the function in float on the dequantized input
+#: and rounding once at the output scale, as float64 references.
+FLOAT_ACTS: dict[str, Any] = {
+    "sigmoid": lambda x, p: torch.sigmoid(x),
+    "tanh": lambda x, p: torch.tanh(x),
+    "hardsigmoid": lambda x, p: (x + 3).clamp(0, 6) / 6,
+    "hardswish": lambda x, p: x * (x + 3).clamp(0, 6) / 6,
+    "leaky_relu": lambda x, p: torch.where(x >= 0, x, x * p["slope"]),
+    "elu": lambda x, p: torch.where(x > 0, x, p["alpha"] * torch.expm1(x)),
+    "gelu": lambda x, p: 0.5 * x * (1 + torch.erf(x / 2**0.5)),
+}
+
+
+def _near_ties(name: str, p: dict[str, Any], xq: torch.Tensor, s_out: float, zp_out: int
+               ) -> torch.Tensor:
+    """1 where the exact result lies within 1e-3 output quanta of a rounding boundary, else 0.
+    Both sides evaluate the function in float32 (a few ulps apart, different formulas) and
+    round once; NNAPI's QUANTIZE rounds halves away from zero, PyTorch's to even (hardsigmoid
+    at scale 1/256 meets exact halves). Elsewhere the two must agree exactly."""
+    t = FLOAT_ACTS[name](xq.dequantize().double(), p) / s_out + zp_out
+    return ((t - torch.floor(t) - 0.5).abs() < 1e-3).float()
 
 
 def _per_channel_slack(m: torch.nn.Module, xq: torch.Tensor, s_out: float) -> torch.Tensor:
