@@ -1,4 +1,5 @@
-"""Generate docs/op_support.md from the converter registry (``--check`` fails if it is stale)."""
+"""Generate docs/op_support.md from the converter registry (``--check`` fails if it is stale),
+with what three other routes to NNAPI support beside each op, from tools/peer_ops.tsv."""
 
 from __future__ import annotations
 
@@ -24,6 +25,18 @@ from nnapi_compiler.passes.upsample import _lower as upsample_lowering
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "op_support.md"
+PEERS = ROOT / "tools" / "peer_ops.tsv"
+#: Peer columns of peer_ops.tsv, with their headings and the sources the file cites.
+PEER_COLUMNS = {
+    "prototype": ("torch prototype", "`torch.backends._nnapi` (`ADDER_MAP` in "
+                  "`torch/backends/_nnapi/serializer.py`, torch 2.14)"),
+    "tflite": ("TFLite delegate", "the TFLite NNAPI delegate (`NNAPIDelegateKernel::Validate`, "
+               "https://github.com/google-ai-edge/LiteRT/blob/main/tflite/delegates/nnapi/nnapi_delegate.cc)"),
+    "ort": ("ORT NNAPI EP", "ONNX Runtime's NNAPI execution provider "
+            "(https://github.com/microsoft/onnxruntime/blob/main/tools/python/util/"
+            "mobile_helpers/nnapi_supported_ops.md, "
+            "linked from https://onnxruntime.ai/docs/execution-providers/NNAPI-ExecutionProvider.html)"),
+}
 COMMAND = "python tools/gen_op_table.py"
 
 _CONVERTERS_PKG = converters.__name__ + "."
@@ -122,6 +135,9 @@ def _legalize_notes(classes: list[type]) -> list[str]:
 
 def _spelling(key: Any) -> str:
     name = key_name(key)
+    if name.startswith("torch._ops.quantized."):
+        # The op packet's printed module embeds the pybind11 ABI tag of this torch build.
+        name = "torch.ops.quantized." + name.rsplit(".", 1)[-1]
     # Method keys are matched by name; mark those torch.Tensor does not actually have.
     if isinstance(key, str) and not hasattr(torch.Tensor, key):
         return f"`{name}`†"
@@ -133,6 +149,66 @@ def _family(entry: Entry) -> str:
     return mod[len(_CONVERTERS_PKG):] if mod.startswith(_CONVERTERS_PKG) else mod
 
 
+def load_peers(path: Path = PEERS) -> dict[str, dict[str, str]]:
+    """peer_ops.tsv as {op: {column: value}} (``#`` lines are provenance comments)."""
+    lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+    header = lines[0].split("\t")
+    rows = {}
+    for ln in lines[1:]:
+        cells = ln.split("\t")
+        row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=True))
+        rows[row["op"]] = row
+    return rows
+
+
+def _peer_cell(column: str, value: str | None) -> str:
+    """yes / partial / no / n/a; for TFLite and ORT, the peer op that computes it."""
+    if value is None:
+        return "?"
+    if column == "prototype" or value in ("-", "n/a"):
+        return {"-": "no"}.get(value, value)
+    return f"yes (`{value}`)"
+
+
+def gaps(peers: dict[str, dict[str, str]]) -> list[str]:
+    """Ops we do not convert that NNAPI can express and a peer supports."""
+    return [op for op, r in peers.items() if r["ours"] == "-" and r["nnapi"] != "-"
+            and any(r[c] not in ("no", "-", "n/a") for c in PEER_COLUMNS)]
+
+
+def _peer_section(peers: dict[str, dict[str, str]]) -> list[str]:
+    rows = []
+    for op, r in peers.items():
+        if r["ours"] != "-":
+            continue
+        nnapi = ", ".join(f"`{n}`" for n in r["nnapi"].split(",")) if r["nnapi"] != "-" else "none"
+        gap = " **gap**" if op in gaps(peers) else ""
+        cells = " | ".join(_peer_cell(c, r[c]) for c in PEER_COLUMNS)
+        rows.append(f"| `{op}`{gap} | {nnapi} | {cells} | {r['note']} |")
+    heads = " | ".join(h for h, _ in PEER_COLUMNS.values())
+    return [
+        "## Ops other converters support and we do not",
+        "",
+        "From `tools/peer_ops.tsv`. **gap** marks an op that NNAPI can express and at least one "
+        "peer converts; `tests/test_peer_ops.py` lists the gaps and pins the ones no work in "
+        "progress covers.",
+        "",
+        f"| PyTorch op | NNAPI | {heads} | Note |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "## Sources of the peer columns",
+        "",
+        *(f"- **{h}**: {src}." for h, src in PEER_COLUMNS.values()),
+        "",
+        "A peer supports an op when one op it converts computes it; each peer has limits of its "
+        "own (ranks, constant operands, Android versions) that these columns do not repeat. "
+        "`tools/peer_ops.tsv` records how each list was read; `tests/test_peer_ops.py` checks the "
+        "prototype column against the installed `ADDER_MAP`.",
+        "",
+    ]
+
+
 def generate() -> str:
     """The full text of docs/op_support.md for the registry as currently imported."""
     groups: dict[str, list[Any]] = defaultdict(list)
@@ -142,6 +218,7 @@ def generate() -> str:
         entries.setdefault(entry.name, entry)
     order = sorted(entries, key=lambda n: (_family(entries[n]),
                                            inspect.getsourcelines(entries[n].fn)[1], n))
+    peers = load_peers()
     rows = []
     for name in order:
         entry = entries[name]
@@ -151,7 +228,9 @@ def generate() -> str:
         if notes:
             cell += "; " + "; ".join(notes)
         spellings = ", ".join(_spelling(k) for k in sorted(groups[name], key=key_name))
-        rows.append(f"| `{name}` | {_family(entry)} | {cell} | {spellings} |")
+        peer = peers.get(name)
+        others = " | ".join(_peer_cell(c, peer[c] if peer else None) for c in PEER_COLUMNS)
+        rows.append(f"| `{name}` | {_family(entry)} | {cell} | {others} | {spellings} |")
     n_keys = sum(len(v) for v in groups.values())
     lines = [
         "# Supported PyTorch ops",
@@ -173,13 +252,20 @@ def generate() -> str:
         "ATen overloads `torch.export` emits. † marks a method name `torch.Tensor` does not "
         "have in this torch build (registered, but never produced by a real model).",
         "",
+        "- **" + " / ".join(h for h, _ in PEER_COLUMNS.values()) + "**: whether PyTorch's "
+        "prototype NNAPI converter, TensorFlow Lite's NNAPI delegate and ONNX Runtime's NNAPI "
+        "execution provider support the op (with the peer op that computes it), from "
+        "`tools/peer_ops.tsv` ([sources](#sources-of-the-peer-columns)); `?` = not recorded there yet.",
+        "",
         "A spelling listed here can still be refused for particular arguments (the converter "
         "raises `Refuse` with the reason; `compile()` reports every refused node at once).",
         "",
-        "| Converter | Family | NNAPI ops | Spellings |",
-        "|---|---|---|---|",
+        "| Converter | Family | NNAPI ops | " + " | ".join(h for h, _ in PEER_COLUMNS.values())
+        + " | Spellings |",
+        "|---|---|---|---|---|---|---|",
         *rows,
         "",
+        *_peer_section(peers),
     ]
     return "\n".join(lines)
 

@@ -179,7 +179,10 @@ class NnapiQuantizer(Quantizer):
         ins = _tensor_inputs(n)
         first = ins[0]
         shared = SharedQuantizationSpec((first, n))
-        _mark(n, {first: self._act_in(first), **{a: shared for a in ins[1:]}}, shared)
+        # An input repeated (torch.cat([x, x])) keeps its first spec: sharing it with itself
+        # would be a cycle, which torchao's prepare follows until RecursionError.
+        _mark(n, {first: self._act_in(first), **{a: shared for a in ins[1:] if a is not first}},
+              shared)
 
     def _fixed(self, n: Node) -> None:
         x = _tensor_inputs(n)[0]

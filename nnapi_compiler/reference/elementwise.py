@@ -11,6 +11,7 @@ import torch
 
 from ..ir.codes import OpCode, OperandCode
 from .common import fuse
+from .fixedpoint import activation_range
 from .quant_elementwise import (
     bind_quant_binary,
     bind_quant_prelu,
@@ -75,9 +76,31 @@ def _binary(call: KernelCall) -> Bound:
     return bound(binary, _name(call.op), In(0), In(1), call.int(2))
 
 
-@kernel(OpCode.MAXIMUM, OpCode.MINIMUM, inputs=["TT"], types=_NUMERIC, rank=_ANY_RANK)
+@kernel(OpCode.MAXIMUM, OpCode.MINIMUM, inputs=["TT"], types=_NUMERIC | QUANT8_TYPES, rank=_ANY_RANK)
 def _max_min(call: KernelCall) -> Bound:
+    if call.quantized:
+        da, db, out = call.input_descs[0], call.input_descs[1], call.output_descs[0]
+        lo, hi = activation_range(0, out)
+        return bound(quant_max_min, In(0), In(1), da.scale, da.zero_point, db.scale, db.zero_point,
+                     out.scale, out.zero_point, lo, hi, call.op == OpCode.MAXIMUM)
     return bound(max_min, In(0), In(1), call.op == OpCode.MAXIMUM)
+
+
+def _requant8(q: torch.Tensor, s: float, z: int, so: float, zo: int, lo: int, hi: int) -> torch.Tensor:
+    """The reference's requantize(): (q - z) * s / so + zo in double, std::round, clamped."""
+    if s == so and z == zo:
+        return q
+    v = (q.double() - z) * s / so + zo
+    v = torch.where(v < 0, torch.ceil(v - 0.5), torch.floor(v + 0.5))
+    return v.clamp(lo, hi).to(q.dtype)
+
+
+def quant_max_min(a: torch.Tensor, b: torch.Tensor, sa: float, za: int, sb: float, zb: int,
+                  so: float, zo: int, lo: int, hi: int, is_max: bool) -> torch.Tensor:
+    """Quantized MAXIMUM / MINIMUM: each input requantized to the output's parameters (a no-op
+    when they are equal, as for a clamp), then compared; broadcasting."""
+    x, y = _requant8(a, sa, za, so, zo, lo, hi), _requant8(b, sb, zb, so, zo, lo, hi)
+    return torch.maximum(x, y) if is_max else torch.minimum(x, y)
 
 
 def max_min(a: torch.Tensor, b: torch.Tensor, is_max: bool) -> torch.Tensor:

@@ -3,6 +3,7 @@ error of the compiled model against the converted module run eagerly (the PT2E r
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +47,9 @@ def quanta_error(converted: torch.fx.GraphModule, x: torch.Tensor, target: str =
     with torch.no_grad():
         ref = converted(x)
     cm = nc.compile(converted, (x,), target=target, **kw)
-    with nc.virtual_device():
+    with nc.virtual_device(), warnings.catch_warnings():
+        # A model the virtual device refuses would silently run on the CPU path instead.
+        warnings.filterwarnings("error", message="NNAPI is unavailable")
         got = cm(x)
     return ((got - ref).abs() / final_dq_scale(converted)).flatten(), cm
 

@@ -54,6 +54,10 @@ BODIES = {
     "mean": lambda: _Mean((2, 3), True), "mean-h": lambda: _Mean((2,), True),
     "mean-hw-flat": lambda: _Mean((-1, -2), False), "mean-channels": lambda: _Mean((1,), True),
     "add-scalar": lambda: Scalar("add_scalar", 0.7), "mul-scalar": lambda: Scalar("mul_scalar", -1.3),
+    # MAXIMUM / MINIMUM with the bound quantized at the input's parameters (it was a float
+    # constant, which the verifier refused); hardtanh(-1, 1) and (0, 6) become RELU1 / RELU6.
+    "clamp": lambda: _Clamp(-0.5, 1.25),  # eager quantized clamp needs both bounds
+    "hardtanh": lambda: nn.Hardtanh(-2.0, 0.5),
 }
 #: Single ops whose result may differ from qnnpack by one quantum, with the share of outputs
 #: measured to differ (seed 0): conv requantizes with NNAPI's fixed-point multiplier where
@@ -68,6 +72,15 @@ class _Mean(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(self.dims, keepdim=self.keepdim)
+
+
+class _Clamp(nn.Module):
+    def __init__(self, lo: float | None, hi: float | None) -> None:
+        super().__init__()
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(self.lo, self.hi)
 
 
 def _check_quanta(err: torch.Tensor, share_off_by_one: float | None) -> None:
@@ -186,3 +199,46 @@ def test_qat_converted_model() -> None:
     model = tq.convert(model.eval())
     x = torch.randn(2, 3, 8, 8)
     assert quanta_error(model, x, output_scale(model, x)).max().item() <= 1.0 + 1e-4
+
+
+@pytest.mark.parametrize("target", ["android-10", "android-11"])
+def test_even_window_averages_differ_only_on_ties(target: str) -> None:
+    """A 2x2 average pool and a mean over an even H x W: qnnpack rounds an average of the
+    stored integers that is exactly halfway to even, NNAPI's AVERAGE_POOL_2D away from zero.
+    Every other output is bit-exact; the ties are one quantum off (here: some, not all)."""
+    torch.manual_seed(0)
+    for body, k in ((nn.AvgPool2d(2), 2), (_Mean((2, 3), True), None)):
+        model = quantize_model(Wrapped(body), [torch.randn(2, 4, 6, 8) for _ in range(3)])
+        x = torch.randn(2, 4, 6, 8)
+        d = model.quant(x).int_repr().double() - model.quant(x).q_zero_point()
+        total = (torch.nn.functional.avg_pool2d(d, k, divisor_override=1) if k
+                 else d.sum((2, 3), keepdim=True))
+        n = k * k if k else 48
+        tie = (torch.remainder(2 * total, 2 * n) == n).flatten()
+        err = quanta_error(model, x, output_scale(model, x), target)
+        assert err[~tie].max().item() <= 1e-4
+        assert (err[tie] <= 1 + 1e-4).all()
+        if k:  # 2x2 windows tie often enough that some must round differently
+            assert (err[tie] > 0.5).any()
+
+
+def test_pt2e_cat_of_a_tensor_with_itself() -> None:
+    """NnapiQuantizer shared cat's first input with itself, a cycle torchao's prepare followed
+    until RecursionError."""
+    from .pt2e_helpers import calib_batches, quantize_pt2e
+    from .pt2e_helpers import quanta_error as pt2e_quanta_error
+
+    class CatSelf(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            return torch.cat([y, y], 1)
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 5, 5)
+    gm = quantize_pt2e(CatSelf(), x, calib_batches(x.shape))
+    err, _ = pt2e_quanta_error(gm, x)
+    assert err.max().item() <= 1 + 1e-4

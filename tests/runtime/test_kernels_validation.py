@@ -80,8 +80,8 @@ def test_validate_rejects_bad_scalars_and_optional_features() -> None:
 
 def test_validate_rejects_unimplemented_types_and_bad_graphs() -> None:
     q = torch.tensor([1, 2], dtype=torch.uint8)
-    b = one_op(OpCode.MAXIMUM, [In(q, 0.5, 0), In(q, 0.5, 0)], (2,), scale=1.0)
-    assert "no QUANT8_ASYMM kernel" in _bad_data(b.model, 4)
+    b = one_op(OpCode.RSQRT, [In(q, 0.5, 0)], (2,), scale=1.0)  # QUANT8 RSQRT exists from FL7
+    assert "no QUANT8_ASYMM kernel" in _bad_data(b.model, 7)
     b = one_op(OpCode.RELU, [In(torch.randn(2))], (2,))
     b.model.operands[b.model.outputs[0]] = OperandDesc(F32, (2,), 0.5, 0)
     assert "scale 0" in _bad_data(b.model, 4)
@@ -315,3 +315,22 @@ def test_core_kernels_are_scriptable() -> None:
     assert torch.equal(scripted(*args), pool.pool2d_nhwc(*args))
     for fn in core:
         torch.jit.script(fn)
+
+
+@pytest.mark.parametrize("op", [OpCode.MAXIMUM, OpCode.MINIMUM])
+def test_quantized_maximum_minimum_requantize_then_compare(op: OpCode) -> None:
+    """Each input is requantized to the output's parameters (double, std::round, clamped),
+    then compared; with equal parameters (a quantized clamp) the stored values pass through."""
+    a = torch.arange(0, 256, 5, dtype=torch.uint8)
+    b = torch.tensor([100], dtype=torch.uint8)
+    got = one_op(op, [In(a, 0.05, 120), In(b, 0.02, 90)], (a.numel(),), scale=0.04, zp=128).run(4)[0]
+
+    def to_out(q: torch.Tensor, s: float, z: int) -> torch.Tensor:
+        v = (q.double() - z) * s / 0.04 + 128
+        return (torch.sign(v) * torch.floor(v.abs() + 0.5)).clamp(0, 255)
+
+    x, y = to_out(a, 0.05, 120), to_out(b, 0.02, 90)
+    want = torch.maximum(x, y) if op == OpCode.MAXIMUM else torch.minimum(x, y)
+    assert torch.equal(got.double(), want)
+    same = one_op(op, [In(a, 0.05, 120), In(b, 0.05, 120)], (a.numel(),), scale=0.05, zp=120).run(4)[0]
+    assert torch.equal(same, torch.maximum(a, b) if op == OpCode.MAXIMUM else torch.minimum(a, b))

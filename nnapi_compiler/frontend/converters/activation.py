@@ -14,6 +14,7 @@ from torch import nn
 
 from ...ir import ops
 from ...ir.codes import FuseCode
+from ...ir.types import Value
 from ..lower import Ctx
 from ..registry import Refuse, converter
 from ._util import float_island, out_quant, static_tensor, value
@@ -58,10 +59,20 @@ def clamp_value(ctx: Ctx, x: Any, lo: float | None, hi: float | None) -> Any:
     if key in fused:
         return ctx.emit(fused[key], x=x)
     if lo is not None:
-        x = ctx.emit(ops.Maximum, a=x, b=ctx.tensor(float(lo)))
+        x = ctx.emit(ops.Maximum, a=x, b=_bound(ctx, x, float(lo)))
     if hi is not None:
-        x = ctx.emit(ops.Minimum, a=x, b=ctx.tensor(float(hi)))
+        x = ctx.emit(ops.Minimum, a=x, b=_bound(ctx, x, float(hi)))
     return x
+
+
+def _bound(ctx: Ctx, x: Value, c: float) -> Value:
+    """A clamp bound as a constant of ``x``'s type. For a quantized ``x``, ``c`` quantized at
+    its scale and zero point, as PyTorch's quantized clamp does, so the clamp stays exact."""
+    q = x.type.quant
+    if q is None:
+        return ctx.tensor(c)
+    cq = torch.quantize_per_tensor(torch.tensor([c]), q.scale, q.zero_point, torch.quint8)
+    return ctx.b.const(cq.int_repr(), quant=q)
 
 
 @converter(*unary("relu6"), sig=lambda input, inplace=False: None, modules={nn.ReLU6: lambda m: {}})
