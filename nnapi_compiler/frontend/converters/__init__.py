@@ -1,6 +1,7 @@
 """One module per op family; importing the package registers every converter."""
 
-from . import activation, arith, conv, norm, pool, qdq, quantized, reduce, resize, shape, slicing
+from . import activation, arith, conv, norm, pool, qdq, quantized, reduce, resize, shape, slicing, smooth
 
 __all__ = ["activation", "arith", "conv", "norm", "pool", "qdq", "quantized", "reduce", "resize", "shape",
-           "slicing"]
+           "slicing",
+           "smooth"]
