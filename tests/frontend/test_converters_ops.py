@@ -115,6 +115,15 @@ CASES: dict[str, tuple] = {
     "pixel-unshuffle": (lambda: nn.Sequential(nn.Conv2d(4, 3, 2, padding=(1, 1)), nn.PixelUnshuffle(2)),
                         IMG),
     "pixel-roundtrip": (lambda: Fn(lambda x: F.pixel_unshuffle(F.pixel_shuffle(x, 2), 2) + 1), IMG),
+    # elementwise math
+    "pow-2": (lambda: Fn(lambda x: x.relu() ** 2 * 0.8 + 0.1), IMG),  # StarReLU
+    "pow-variants": (lambda: Fn(lambda x: torch.pow(x, 3) + (x.abs() + 1).pow(0.5) + (x.abs() + 1) ** -1
+                                 + (x.abs() + 1).pow(-0.5) + (x * x + 1).pow(-2)), IMG),
+    "sqrt-rsqrt": (lambda: Fn(lambda x: torch.sqrt(x.abs()) + (x * x + 0.5).rsqrt()), IMG),
+    "exp-log": (lambda: Fn(lambda x: torch.exp(x).log() + x.abs().add(1).log()), IMG),
+    "abs-floor": (lambda: Fn(lambda x: x.abs() - torch.floor(x * 2)), IMG),
+    "reciprocal-square": (lambda: Fn(lambda x: (x.abs() + 1).reciprocal() + torch.square(x)), IMG),
+    "max-min": (lambda: Fn(lambda x: torch.maximum(x, x * 0.5) + x.minimum(x.relu() - 1)), IMG),
     # the prototype's remaining cases
     "softmax-no-dim": (lambda: nn.Softmax(), IMG),
     "softmax-no-dim-3d": (lambda: nn.Softmax(), SEQ),
