@@ -37,7 +37,7 @@ from .elementwise import (
 from .host import HostOp
 from .linear import FullyConnected
 from .quant import Dequantize, Quantize
-from .reduce import LogSoftmax, Mean, Softmax
+from .reduce import InstanceNorm, LogSoftmax, Mean, Softmax
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
@@ -97,6 +97,7 @@ __all__ = [
     "GroupedConv2d",
     "HardSwish",
     "HostOp",
+    "InstanceNorm",
     "Loc",
     "Log",
     "LogSoftmax",
