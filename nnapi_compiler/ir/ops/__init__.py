@@ -37,7 +37,7 @@ from .elementwise import (
 from .host import HostOp
 from .linear import FullyConnected
 from .quant import Dequantize, Quantize
-from .reduce import InstanceNorm, LogSoftmax, Mean, Softmax
+from .reduce import InstanceNorm, LogSoftmax, Mean, ReduceSum, Softmax
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
@@ -115,6 +115,7 @@ __all__ = [
     "Padding",
     "Prelu",
     "Quantize",
+    "ReduceSum",
     "Relu",
     "Relu1",
     "Relu6",

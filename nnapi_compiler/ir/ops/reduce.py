@@ -1,4 +1,4 @@
-"""Axis-reducing NNAPI ops: MEAN, SOFTMAX, LOG_SOFTMAX (axes are physical NNAPI axes) and
+"""Axis-reducing NNAPI ops: MEAN, REDUCE_SUM, SOFTMAX, LOG_SOFTMAX (axes are physical NNAPI axes) and
 INSTANCE_NORMALIZATION (statistics over H and W)."""
 
 from __future__ import annotations
@@ -39,6 +39,18 @@ class Mean(NnapiOp):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, IntVector(self.axes), i32(1 if self.keep_dims else 0)]
+
+
+@attrs.frozen(kw_only=True)
+class ReduceSum(Mean):
+    """REDUCE_SUM (FL3): like MEAN (and remapped like it by the layout pass), but its keep_dims
+    operand is a BOOL."""
+
+    mnemonic: ClassVar[str] = "reduce_sum"
+    code: ClassVar[OpCode] = OpCode.REDUCE_SUM
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, IntVector(self.axes), boolean(self.keep_dims)]
 
 
 @attrs.frozen(kw_only=True)
