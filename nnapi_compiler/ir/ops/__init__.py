@@ -37,15 +37,17 @@ from .elementwise import (
 from .host import HostOp
 from .linear import FullyConnected
 from .quant import Dequantize, Quantize
-from .reduce import LogSoftmax, Mean, Softmax
+from .reduce import InstanceNorm, LogSoftmax, Mean, ReduceSum, Softmax
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
     Concatenation,
+    DepthToSpace,
     Gather,
     Pad,
     PadV2,
     Reshape,
+    SpaceToDepth,
     StridedSlice,
     Transpose,
 )
@@ -83,6 +85,7 @@ __all__ = [
     "Concatenation",
     "Constant",
     "Conv2d",
+    "DepthToSpace",
     "DepthwiseConv2d",
     "Dequantize",
     "Div",
@@ -94,6 +97,7 @@ __all__ = [
     "GroupedConv2d",
     "HardSwish",
     "HostOp",
+    "InstanceNorm",
     "Loc",
     "Log",
     "LogSoftmax",
@@ -111,6 +115,7 @@ __all__ = [
     "Padding",
     "Prelu",
     "Quantize",
+    "ReduceSum",
     "Relu",
     "Relu1",
     "Relu6",
@@ -119,6 +124,7 @@ __all__ = [
     "ResizeNearest",
     "Rsqrt",
     "Softmax",
+    "SpaceToDepth",
     "Sqrt",
     "StridedSlice",
     "Sub",
