@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import attrs
 import pytest
-import torch
 
 from nnapi_compiler.ir.codes import OpCode, OperandCode, ResultCode
 from nnapi_compiler.ir.flat import FlatModel, OperandDesc, OperationDesc, scalar_bytes
