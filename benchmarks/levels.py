@@ -80,9 +80,9 @@ def _delta(now: Counter[str], before: Counter[str]) -> str:
 
 
 def rows(name: str) -> list[str]:
-    model, x = _model(name)
     out, before = [], None
     for level in LEVELS:
+        model, x = _model(name)  # fresh: timm's LeViT caches attention biases on its first run
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cm = nc.compile(model, (x,), target=level)
