@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import attrs
 import pytest
 
+from nnapi_compiler.errors import VirtualDeviceError
 from nnapi_compiler.ir.codes import OpCode, OperandCode, ResultCode
 from nnapi_compiler.ir.flat import FlatModel, OperandDesc, OperationDesc, scalar_bytes
 from nnapi_compiler.runtime.device import last_error, virtual_device
@@ -141,3 +142,17 @@ def test_rank5_reshape_is_refused_through_torch_runtime(level: int) -> None:
     with virtual_device(feature_level=level), pytest.raises(RuntimeError):
         compile_model(model)
     assert "rank 5" in last_error()
+
+
+@pytest.mark.parametrize(("given", "level"), [(4, 4), ("android-11", 4), ("FL6", 6), (30, 4),
+                                              (1000007, 7), ("android-15", 8)])
+def test_virtual_device_takes_the_same_level_names_as_compile(given: object, level: int) -> None:
+    with virtual_device(feature_level=given) as dev:  # type: ignore[arg-type]
+        assert dev.feature_level == level
+        assert dev.api_level == (26 + level if level <= 5 else 1_000_000 + level)
+
+
+@pytest.mark.parametrize("bad", [0, 9, "android-16", 2.0, True, None])
+def test_virtual_device_refuses_unknown_levels(bad: object) -> None:
+    with pytest.raises(VirtualDeviceError, match="feature_level"), virtual_device(bad):  # type: ignore[arg-type]
+        pass
