@@ -33,7 +33,7 @@ from .frontend.symbolic import SYM, Symbols, symbolic_run
 from .ir.constpool import same_bytes
 from .ir.model import IOSpec, ModelGraph, Segment, SegmentCall
 from .ir.ops.base import Constant, Op
-from .ir.ops.host import HostOp
+from .ir.ops.host import ArgRef, HostOp
 from .ir.ops.shape import Reshape
 from .ir.program import Program
 from .ir.types import TensorType, Value
@@ -215,6 +215,12 @@ class _Diff:
 
 
 def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, ArgRef) or isinstance(b, ArgRef):  # compared by identity otherwise
+        return isinstance(a, ArgRef) and isinstance(b, ArgRef) and a.index == b.index
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     try:
         return bool(a == b)
     except Exception:  # tensors inside templates

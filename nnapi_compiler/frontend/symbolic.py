@@ -90,8 +90,10 @@ def symbolic_run(gm: torch.fx.GraphModule, dyn: Dynamic) -> Symbols:
             n.meta[SYM] = pytree.tree_map(_strip, out)
             return out
 
-    try:
-        with mode, torch.no_grad():
+    from torch._dispatch.python import enable_python_dispatcher
+
+    try:  # the Python dispatcher lets composite ops (F.interpolate) take symbolic sizes
+        with mode, enable_python_dispatcher(), torch.no_grad():
             Run(gm).run(*fakes)
     except Exception as e:
         raise ConversionError(f"the model cannot run with symbolic sizes for its dynamic dims: "
