@@ -145,7 +145,11 @@ class _Emitter:
             self.lines.append(f"{self.name(r)} = _outs[{j}]{view}")
 
     def host(self, op: HostOp, k: int) -> None:
-        args = ", ".join(self.name(v) for v in op.args)
+        # ``view`` needs PyTorch's contiguous strides, which an NHWC segment output (a
+        # channels_last view) lacks: eager ran it on a contiguous tensor.
+        view = op.call is not None and op.call.target == "view"
+        args = ", ".join(self.name(v) + (".contiguous()" if view and v.type.dim_order is DimOrder.NHWC
+                                         else "") for v in op.args)
         self.lines.append(f"{self.name(op.result)} = self.host{k}({args})")
 
     def leaf(self, leaf: Leaf) -> str:

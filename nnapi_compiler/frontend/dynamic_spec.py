@@ -58,7 +58,7 @@ class Dynamic:
 def _bound(v: Any, default: int | None) -> int | None:
     try:
         n = int(v)
-    except (TypeError, ValueError, OverflowError):
+    except Exception:  # torch's int_oo (unbounded) does not convert
         return default
     return n if abs(n) < 2**62 else default
 
