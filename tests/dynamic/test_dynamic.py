@@ -163,3 +163,26 @@ def test_model_fixing_a_dynamic_dim_is_refused() -> None:
 
     with pytest.raises(NnapiCompilerError, match="dynamic"):
         nc.compile(Fixed().eval(), (torch.randn(2, 3, 4),), dynamic_shapes=({0: Dim("b")},))
+
+
+def test_segmentation_lraspp_two_resolutions() -> None:
+    """torchvision's LR-ASPP: its bilinear resizes to the input size run on the CPU (their NNAPI
+    form bakes the size); everything else is NNAPI, and results match eager at any size."""
+    tv = pytest.importorskip("torchvision")
+    seg = tv.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None,
+                                                           num_classes=3).eval()
+
+    class Out(nn.Module):  # TorchScript returns a plain dict for the OrderedDict: compare "out"
+        def __init__(self) -> None:
+            super().__init__()
+            self.seg = seg
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.seg(x)["out"]
+
+    m = Out().eval()
+    hw = {2: Dim("h", min=32, max=256), 3: Dim("w", min=32, max=256)}
+    cm = run_sizes(m, (torch.randn(1, 3, 64, 64),),
+                   [(torch.randn(1, 3, 96, 72),), (torch.randn(1, 3, 57, 83),)],
+                   dynamic_shapes=(hw,))
+    assert cm.stats["nnapi_ops"] > 100
