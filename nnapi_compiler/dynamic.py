@@ -153,10 +153,9 @@ class _Diff:
                 self._blame(a)
                 self._blame(b)
                 return
-            if not all(self._types(x, y) for x, y in zip(a.inputs() + a.results,
-                                                          b.inputs() + b.results, strict=True)):
-                self._blame(a)
-            elif not self._same_attrs(a, b):
+            same_types = all(self._types(x, y) for x, y in zip(a.inputs() + a.results,
+                                                                b.inputs() + b.results, strict=True))
+            if not same_types or not self._same_attrs(a, b):
                 self._blame(a)
 
     def _first_mismatch(self, pk: Program) -> None:

@@ -147,7 +147,8 @@ class _Emitter:
     def host(self, op: HostOp, k: int) -> None:
         # ``view`` needs PyTorch's contiguous strides, which an NHWC segment output (a
         # channels_last view) lacks: eager ran it on a contiguous tensor.
-        view = op.call is not None and op.call.target == "view"
+        target = op.call.target if op.call is not None else None
+        view = target == "view" or getattr(target, "_qualified_op_name", "") == "aten::view"
         args = ", ".join(self.name(v) + (".contiguous()" if view and v.type.dim_order is DimOrder.NHWC
                                          else "") for v in op.args)
         self.lines.append(f"{self.name(op.result)} = self.host{k}({args})")

@@ -158,7 +158,7 @@ def _sizes(dims: list[tuple[DimSpec | None, ...]], inputs: tuple) -> dict[str, l
     out = {}
     for name, n in first.items():
         others = [n + k for k in _STEPS if specs[name].contains(n + k)]
-        out[name] = [n] + list(dict.fromkeys(others))[:2]
+        out[name] = [n, *list(dict.fromkeys(others))[:2]]
     return out
 
 

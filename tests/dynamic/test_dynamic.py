@@ -66,7 +66,8 @@ def test_mobilenet_v2_dynamic_batch() -> None:
                    dynamic_shapes=({0: batch},))
     assert cm.stats["segments"] == 1 and cm.stats["host_ops"] == 0  # all of it on NNAPI
     with nc.virtual_device():
-        with pytest.raises(InputError, match=r"dim 0 is 17, outside its dynamic range \(batch in \[1, 16\]\)"):
+        with pytest.raises(InputError, match=r"dim 0 is 17, outside its dynamic range "
+                                             r"\(batch in \[1, 16\]\)"):
             cm(torch.randn(17, 3, 64, 64))
         with pytest.raises(InputError, match="size 64 in dim 2"):
             cm(torch.randn(2, 3, 32, 64))
@@ -134,8 +135,11 @@ def test_two_inputs_sharing_a_dim() -> None:
     cm = run_sizes(Add(), (torch.randn(4, 6), torch.randn(4, 6)),
                    [(torch.randn(k, 6), torch.randn(k, 6)) for k in (1, 9)],
                    dynamic_shapes={"a": {0: n}, "b": {0: n}})
-    with nc.virtual_device(), pytest.raises(NnapiCompilerError, match="must equal the other dims named 'n'"):
-        cm(torch.randn(3, 6), torch.randn(5, 6))
+    with nc.virtual_device():
+        with pytest.raises(InputError, match="must equal the other dims named 'n'"):
+            cm(torch.randn(3, 6), torch.randn(5, 6))
+        with pytest.raises(torch.jit.Error, match="must equal the other dims named 'n'"):
+            cm.script_module(torch.randn(3, 6), torch.randn(5, 6))
 
 
 def test_size_zero_marks_dynamic_dim() -> None:
@@ -186,3 +190,41 @@ def test_segmentation_lraspp_two_resolutions() -> None:
                    [(torch.randn(1, 3, 96, 72),), (torch.randn(1, 3, 57, 83),)],
                    dynamic_shapes=(hw,))
     assert cm.stats["nnapi_ops"] > 100
+
+
+def test_export_dialect_with_dynamic_dims() -> None:
+    """A model fx cannot trace (Python branches on a size) is exported with symbolic dims."""
+
+    class Branch(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.size(1) == 3:
+                x = x * 2.0
+            y = F.relu(self.conv(x))
+            return y.view(y.size(0), -1)
+
+    dims = {0: Dim("b", max=9), 2: Dim("h", min=4, max=20)}
+    cm = run_sizes(Branch(), (torch.randn(2, 3, 8, 8),),
+                   [(torch.randn(b, 3, h, 8),) for b, h in ((1, 8), (5, 13), (9, 20))],
+                   dynamic_shapes=(dims,))
+    assert cm.stats["capture"] == "export"
+
+
+def test_saved_ptl_runs_several_sizes_in_the_lite_interpreter(tmp_path: Any) -> None:
+    from torch.jit.mobile import _load_for_lite_interpreter
+
+    m = FCN().eval()
+    cm = nc.compile(m, (torch.randn(1, 3, 24, 24),),
+                    dynamic_shapes=({0: Dim("n", max=4), 2: Dim("h", min=8, max=64),
+                                     3: Dim("w", min=8, max=64)},))
+    lite = _load_for_lite_interpreter(str(cm.save(tmp_path / "fcn.ptl")))
+    with nc.virtual_device():
+        for shape in ((1, 3, 24, 24), (3, 3, 31, 18), (2, 3, 64, 9)):
+            x = torch.randn(shape)
+            with torch.no_grad():
+                assert_close_scaled(lite(x.clone()), m(x), rtol=1e-4, atol=1e-4)
+        with pytest.raises(torch.jit.Error, match=r"dynamic dim h in \[8, 64\]\) got 65"):
+            lite(torch.randn(1, 3, 65, 24))
