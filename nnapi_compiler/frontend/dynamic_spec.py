@@ -23,9 +23,12 @@ from ..errors import ConversionError
 
 #: The size a prototype-style size-0 dim is compiled at (the example must hold real data).
 DEFAULT_SIZE = 16
-#: How far the extra samples step from the example size (odd, so both parities are seen, and
-#: large enough that strided chains of 2x downsampling round differently).
-_STEPS = (1, 7, -1, -7, 2, 3, -2, -3)
+
+
+def _candidates(n: int) -> list[int]:
+    """Other sizes to compile at, best first: n+1 (the other parity) and 2n+1 (every
+    floor/ceil division by a small stride changes), then nearer sizes when the range is narrow."""
+    return [n + 1, 2 * n + 1, n + 7, n - 1, n // 2 + 1, n - 7, n + 2, n + 3, n - 2, n - 3]
 
 
 @attrs.frozen
@@ -157,7 +160,7 @@ def _sizes(dims: list[tuple[DimSpec | None, ...]], inputs: tuple) -> dict[str, l
             first[s.name], specs[s.name] = n, s
     out = {}
     for name, n in first.items():
-        others = [n + k for k in _STEPS if specs[name].contains(n + k)]
+        others = [k for k in _candidates(n) if k != n and specs[name].contains(k)]
         out[name] = [n, *list(dict.fromkeys(others))[:2]]
     return out
 
