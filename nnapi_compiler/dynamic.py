@@ -61,7 +61,14 @@ def lower_dynamic(cap: Captured, dyn: Dynamic, level: int, fallback: str,
     for _ in range(_MAX_ROUNDS):
         progs: list[tuple[Program, IOSpec]] = []
         for sample in reversed(dyn.samples):  # the example last: node examples stay the example's
-            _record_examples(cap.gm, sample)
+            try:
+                _record_examples(cap.gm, sample)
+            except Exception as e:
+                shapes = [list(x.shape) for x in sample if hasattr(x, "shape")]
+                raise ConversionError(
+                    f"dynamic dims: the model fails on inputs of shapes {shapes}, which are inside "
+                    f"the declared ranges ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                    "declare the ranges the model supports") from e
             raw, io = lower(cap, level, fallback, syms.size_nodes, frozenset(host))
             program = pipeline.run(raw)
             verify(program, check_level=False)

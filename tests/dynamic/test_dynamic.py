@@ -228,3 +228,17 @@ def test_saved_ptl_runs_several_sizes_in_the_lite_interpreter(tmp_path: Any) -> 
                 assert_close_scaled(lite(x.clone()), m(x), rtol=1e-4, atol=1e-4)
         with pytest.raises(torch.jit.Error, match=r"dynamic dim h in \[8, 64\]\) got 65"):
             lite(torch.randn(1, 3, 65, 24))
+
+
+def test_model_failing_inside_the_declared_range_is_a_conversion_error() -> None:
+    class Even(nn.Module):  # a skip connection that only works for even sizes
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = nn.Conv2d(3, 3, 3, stride=2, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + F.interpolate(self.down(x), scale_factor=2.0)
+
+    with pytest.raises(ConversionError, match=r"must match the size of tensor b \(2\*"):
+        nc.compile(Even().eval(), (torch.randn(1, 3, 16, 16),),
+                   dynamic_shapes=({2: Dim("h", min=8, max=64)},))
