@@ -75,13 +75,21 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("name, factory, flex, runs", CASES, ids=[c[0] for c in CASES])
-def test_prototype_flexible_case(name: str, factory: Any, flex: tuple, runs: list) -> None:
+# The prototype's "-nhwc" variants: the same cases with channels_last inputs (4-d only).
+NHWC = [(f"{c[0]}-nhwc", *c[1:], True) for c in CASES if len(c[2]) == 4]
+
+
+@pytest.mark.parametrize("name, factory, flex, runs, nhwc",
+                         [(*c, False) for c in CASES] + NHWC,
+                         ids=[c[0] for c in CASES] + [c[0] for c in NHWC])
+def test_prototype_flexible_case(name: str, factory: Any, flex: tuple, runs: list,
+                                 nhwc: bool) -> None:
+    fmt = torch.channels_last if nhwc else torch.contiguous_format
     model = factory().eval()
-    cm = nc.compile(model, (torch.zeros(flex),))
+    cm = nc.compile(model, (torch.zeros(flex).contiguous(memory_format=fmt),))
     with nc.virtual_device():
         for shape in runs:
-            x = torch.randn(shape)
+            x = torch.randn(shape).contiguous(memory_format=fmt)
             with torch.no_grad():
                 ref = model(x.clone())
             assert_close_scaled(cm(x.clone()), ref, rtol=1e-4, atol=2e-4)
