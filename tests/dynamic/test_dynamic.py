@@ -242,3 +242,21 @@ def test_model_failing_inside_the_declared_range_is_a_conversion_error() -> None
     with pytest.raises(ConversionError, match=r"must match the size of tensor b \(2\*"):
         nc.compile(Even().eval(), (torch.randn(1, 3, 16, 16),),
                    dynamic_shapes=({2: Dim("h", min=8, max=64)},))
+
+
+def test_classifier_with_dynamic_hw_stays_on_nnapi() -> None:
+    """Global average pooling + linear: no size is baked, so nothing leaves NNAPI."""
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+    dims = {0: Dim("b", max=4), 2: Dim("h", min=8, max=64), 3: Dim("w", min=8, max=64)}
+    cm = run_sizes(m, (torch.randn(1, 3, 16, 16),),
+                   [(torch.randn(b, 3, h, w),) for b, h, w in ((1, 16, 16), (3, 9, 33), (4, 64, 8))],
+                   dynamic_shapes=(dims,))
+    assert cm.stats["host_ops"] == 0 and cm.stats["segments"] == 1 and cm.stats["cpu_segments"] == 0
+
+
+def test_explain_names_the_dynamic_reasons() -> None:
+    report = str(nc.explain(FCN().eval(), (torch.randn(1, 3, 32, 32),),
+                            dynamic_shapes=({2: Dim("h", min=8, max=64)},)))
+    assert "reads the size of a dynamic dimension" in report
+    assert "depends on the size of a dynamic dimension" in report  # the ceil-mode pool
