@@ -34,7 +34,7 @@ from .ir.constpool import same_bytes
 from .ir.model import IOSpec, ModelGraph, Segment, SegmentCall
 from .ir.ops.base import Constant, Op
 from .ir.ops.host import ArgRef, HostOp
-from .ir.ops.shape import Reshape
+from .ir.ops.shape import Reshape, StridedSlice
 from .ir.program import Program
 from .ir.types import TensorType, Value
 from .ir.verifier import verify
@@ -122,6 +122,9 @@ class _Diff:
         self.users = p0.users()
         self.vary: dict[int, set[int]] = {}  # value id -> dims that differ
         self.reshape: dict[int, set[int]] = {}  # reshape result id -> target entries that differ
+        # strided slice result id -> per program (p0 first): (begin, end, input shape)
+        self.slices: dict[int, list[tuple[tuple[int, ...], tuple[int, ...], tuple[Any, ...]]]] = {}
+        self.slice_fix: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.blame: set[str] = set()
         self.dims = True  # value(): unknown dims become None (False: only RESHAPE targets change)
 
@@ -185,6 +188,12 @@ class _Diff:
         for k in aa:
             if _same(aa[k], ab[k]):
                 continue
+            if isinstance(a, StridedSlice) and k in ("begin", "end"):
+                runs = self.slices.setdefault(a.result.id, [(a.begin, a.end, a.x.type.shape)])
+                entry = (b.begin, b.end, b.x.type.shape)  # type: ignore[attr-defined]
+                if runs[-1] != entry:  # begin and end may both differ: record the sample once
+                    runs.append(entry)
+                continue
             if isinstance(a, Reshape) and k == "shape" and len(aa[k]) == len(ab[k]):
                 diff = {i for i, (x, y) in enumerate(zip(aa[k], ab[k], strict=True)) if x != y}
                 self.reshape.setdefault(a.result.id, set()).update(diff)
@@ -199,6 +208,12 @@ class _Diff:
             op = producers[rid]
             if len(pos) != 1 or -1 in op.shape:  # type: ignore[attr-defined]
                 self._blame(op)
+        for rid, runs in self.slices.items():
+            fixed = _slice_bounds(runs)
+            if fixed is None:
+                self._blame(producers[rid])
+            else:
+                self.slice_fix[rid] = fixed
         return self.blame
 
     def value(self, v: Value) -> Value:
@@ -214,10 +229,42 @@ class _Diff:
         changes: dict[str, Any] = {"results": results}
         if isinstance(op, HostOp):
             changes["result_types"] = tuple(r.type for r in results)
+        if isinstance(op, StridedSlice) and op.result.id in self.slice_fix:
+            changes["begin"], changes["end"] = self.slice_fix[op.result.id]
         if isinstance(op, Reshape) and op.result.id in self.reshape:
             pos = self.reshape[op.result.id]
             changes["shape"] = tuple(-1 if i in pos else s for i, s in enumerate(op.shape))
         return attrs.evolve(new, **changes)  # type: ignore[misc]
+
+
+#: STRIDED_SLICE clamps an end past the dim to the dim (TFLite's ClampedIndex): "to the end".
+_END = 2**31 - 1
+
+
+def _slice_bounds(runs: list[tuple[tuple[int, ...], tuple[int, ...], tuple[Any, ...]]]
+                  ) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """Size-independent begin/end for a slice whose bounds follow the input dims, else None.
+
+    An entry that differs between samples must sit at a fixed distance from the input dim at
+    every sample: an end at the dim becomes "past the end" (clamped), any other offset a
+    negative index (counted from the end, as NNAPI does).
+    """
+    begin, end = list(runs[0][0]), list(runs[0][1])
+    for i in range(len(begin)):
+        for which, vals in ((begin, [r[0][i] for r in runs]), (end, [r[1][i] for r in runs])):
+            if len(set(vals)) == 1:
+                continue
+            deltas = {v - r[2][i] for v, r in zip(vals, runs, strict=True)}
+            if len(deltas) != 1:
+                return None
+            delta = deltas.pop()
+            if delta == 0 and which is end:
+                which[i] = _END
+            elif delta < 0:
+                which[i] = delta
+            else:
+                return None
+    return tuple(begin), tuple(end)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -133,6 +133,7 @@ def lower(cap: Captured, level: int, fallback: str = "cpu", runtime: frozenset[s
     time (never folded) and nodes in ``host`` run on the CPU because their NNAPI form bakes a size.
     """
     rewrite(cap)
+    live = _live(cap.gm) if runtime else set()
     b = Builder(level=level)
     ctx = Ctx(b=b, level=level, gm=cap.gm)
     env: dict[torch.fx.Node, Any] = {}
@@ -161,6 +162,9 @@ def lower(cap: Captured, level: int, fallback: str = "cpu", runtime: frozenset[s
             continue
         if node.op == "call_module" and str(node.target) == "_guards_fn":
             env[node] = None  # torch.export's shape guard: shapes are checked by the artifact
+            continue
+        if node.name in runtime and node not in live:  # a size read left dead by a rewrite
+            env[node] = ex
             continue
         if _static(node, static) and node.name not in runtime:
             static.add(node)
@@ -201,6 +205,18 @@ def lower(cap: Captured, level: int, fallback: str = "cpu", runtime: frozenset[s
     leaves = _outputs(b, cap, env, inputs)
     io = IOSpec(tuple(cap.input_names), tuple(in_shapes), tuple(in_dtypes), cap.out_spec, leaves)
     return b.finish(io.output_values()), io
+
+
+def _live(gm: torch.fx.GraphModule) -> set[torch.fx.Node]:
+    """Nodes the output depends on."""
+    stack = [n for n in gm.graph.nodes if n.op == "output"]
+    live: set[torch.fx.Node] = set()
+    while stack:
+        n = stack.pop()
+        if n not in live:
+            live.add(n)
+            stack.extend(n.all_input_nodes)
+    return live
 
 
 def host_type(ex: Any) -> TensorType | HostType:

@@ -260,3 +260,20 @@ def test_explain_names_the_dynamic_reasons() -> None:
                             dynamic_shapes=({2: Dim("h", min=8, max=64)},)))
     assert "reads the size of a dynamic dimension" in report
     assert "depends on the size of a dynamic dimension" in report  # the ceil-mode pool
+
+
+def test_slices_following_the_size_stay_on_nnapi() -> None:
+    """Slice bounds at a fixed distance from a dynamic dim become "to the end" / negative indices
+    (STRIDED_SLICE counts them from the end), so chunk and shifted differences stay on NNAPI."""
+
+    class Shift(nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            a, b = x.chunk(2, dim=1)
+            d = a[:, :, 1:, :] - a[:, :, :-1, :]
+            return torch.cat([d, b[:, :, 1:, :]], dim=1).relu(), x[:, :, :, -3:] * 2.0
+
+    dims = {0: Dim("b", max=8), 2: Dim("h", min=4, max=40), 3: Dim("w", min=3, max=40)}
+    cm = run_sizes(Shift(), (torch.randn(2, 6, 10, 12),),
+                   [(torch.randn(b, 6, h, w),) for b, h, w in ((1, 10, 12), (3, 5, 3), (8, 40, 17))],
+                   dynamic_shapes=(dims,))
+    assert cm.stats["host_ops"] == 0 and cm.stats["segments"] == 1
