@@ -224,6 +224,7 @@ def _compile(model: torch.nn.Module, example_inputs: Any, opts: Options) -> Comp
     except CaptureError as e:
         if opts.fallback != "cpu" or isinstance(model, torch.fx.GraphModule):
             raise
+        _no_dynamic_scripting(opts, example_inputs, e)
         inputs = _prepare(model, example_inputs)
         level, _ = _levels(opts)
         return _scripted(compile_opaque(model, inputs, e, _child_compiler(opts)), level, t0)
@@ -251,6 +252,15 @@ def _compile(model: torch.nn.Module, example_inputs: Any, opts: Options) -> Comp
     _warn_cpu(graph)
     return CompiledModel(art.script_module, graph, low.program, art.segments, low.level, stats,
                          low.children)
+
+
+def _no_dynamic_scripting(opts: Options, example_inputs: Any, e: CaptureError) -> None:
+    """A scripted model's compiled children are static: refuse rather than ignore dynamic dims."""
+    inputs = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else example_inputs
+    size0 = any(isinstance(x, torch.Tensor) and 0 in x.shape for x in inputs)
+    if opts.dynamic_shapes is not None or size0:
+        raise CaptureError(f"{e}\n  dynamic dims need a captured model; a scripted model's "
+                           "compiled parts are static") from e
 
 
 def _scripted(op: Opaque, level: int, t0: float) -> CompiledModel:
@@ -301,6 +311,7 @@ def explain(model: torch.nn.Module, example_inputs: Any, target: str | int = "an
         except CaptureError as e:
             if opts.fallback != "cpu":
                 raise
+            _no_dynamic_scripting(opts, example_inputs, e)
             inputs = _prepare(model, example_inputs)
             op = compile_opaque(model, inputs, e, _child_compiler(opts))
             return Report.scripted(op, _levels(opts)[0], str(e))

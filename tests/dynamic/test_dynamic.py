@@ -277,3 +277,14 @@ def test_slices_following_the_size_stay_on_nnapi() -> None:
                    [(torch.randn(b, 6, h, w),) for b, h, w in ((1, 10, 12), (3, 5, 3), (8, 40, 17))],
                    dynamic_shapes=(dims,))
     assert cm.stats["host_ops"] == 0 and cm.stats["segments"] == 1
+
+
+def test_dynamic_dims_on_an_uncapturable_model_are_refused() -> None:
+    class Loop(nn.Module):  # data-dependent Python control flow: neither fx nor export captures it
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            while x.sum() > 0:
+                x = x - 1.0
+            return x.relu()
+
+    with pytest.raises(nc.CaptureError, match="dynamic dims need a captured model"):
+        nc.compile(Loop().eval(), (torch.randn(2, 3),), dynamic_shapes=({0: Dim("b")},))
