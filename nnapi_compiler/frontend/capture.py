@@ -134,8 +134,11 @@ def _single_module_graph(model: torch.nn.Module, names: list[str]) -> torch.fx.G
     return torch.fx.GraphModule({"root": model}, graph)
 
 
-def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
-    """Capture ``model`` called on ``inputs``; raises CaptureError if neither dialect works."""
+def capture(model: torch.nn.Module, inputs: tuple, dynamic: Any = None) -> Captured:
+    """Capture ``model`` called on ``inputs``; raises CaptureError if neither dialect works.
+
+    ``dynamic`` (a ``dynamic_spec.Dynamic``) makes torch.export keep those dims symbolic.
+    """
     names = _input_names(model, len(inputs))
     trace_error = ""
     try:
@@ -151,7 +154,11 @@ def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
     except Exception as e:
         trace_error = f"{type(e).__name__}: {e}"
     try:
-        ep = torch.export.export(model, inputs, strict=False)
+        ds = None
+        if dynamic is not None:
+            ds = tuple({d: torch.export.Dim.DYNAMIC for d, sp in enumerate(dims) if sp} or None
+                       for dims in dynamic.dims)
+        ep = torch.export.export(model, inputs, strict=False, dynamic_shapes=ds)
         gm = ep.module()
     except Exception as e:
         raise CaptureError(
