@@ -220,6 +220,7 @@ def _reduce_cases() -> dict[str, Callable[[G], Builder]]:
         "softmax": lambda g: one_op(Op.SOFTMAX, [In(f(g, 2, 7)), 0.8], (2, 7)),
         "softmax_axis": lambda g: one_op(Op.SOFTMAX, [In(f(g, 2, 7, 3)), 1.0, 1], (2, 7, 3)),
         "log_softmax": lambda g: one_op(Op.LOG_SOFTMAX, [In(f(g, 2, 7)), 1.5, -1], (2, 7)),
+        "reduce_sum": lambda g: one_op(Op.REDUCE_SUM, [In(f(g, 2, 5, 3)), ints(2), True], (2, 5, 1)),
     }
     for dt, tag, zp in ((torch.uint8, "u8", 0), (torch.int8, "s8", -128)):
         cases[f"mean_{tag}"] = lambda g, d=dt: qop(
@@ -340,6 +341,15 @@ def _linear_cases() -> dict[str, Callable[[G], Builder]]:
         ),
         "fully_connected_flatten": lambda g: one_op(
             Op.FULLY_CONNECTED, [In(f(g, 1, 2, 2, 3)), f(g, 4, 6), f(g, 4), 0], (2, 4)
+        ),
+        "fully_connected_runtime_weights": lambda g: one_op(
+            Op.FULLY_CONNECTED, [In(f(g, 3, 6)), In(f(g, 4, 6)), f(g, 4), 0], (3, 4)
+        ),
+        "batch_matmul": lambda g: one_op(
+            Op.BATCH_MATMUL, [In(f(g, 2, 3, 4, 5)), In(f(g, 2, 3, 5, 6)), False, False], (2, 3, 4, 6)
+        ),
+        "batch_matmul_adj": lambda g: one_op(
+            Op.BATCH_MATMUL, [In(f(g, 3, 5, 4)), In(f(g, 3, 6, 5)), True, True], (3, 4, 6)
         ),
     }
     for dt, tag in ((torch.uint8, "u8"), (torch.int8, "s8")):

@@ -35,9 +35,9 @@ from .elementwise import (
     Tanh,
 )
 from .host import HostOp
-from .linear import FullyConnected
+from .linear import BatchMatmul, FullyConnected
 from .quant import Dequantize, Quantize
-from .reduce import LogSoftmax, Mean, Softmax
+from .reduce import LogSoftmax, Mean, ReduceSum, Softmax
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
@@ -79,6 +79,7 @@ __all__ = [
     "Abs",
     "Add",
     "AveragePool2d",
+    "BatchMatmul",
     "ChannelShuffle",
     "Concatenation",
     "Constant",
@@ -110,6 +111,7 @@ __all__ = [
     "PadV2",
     "Padding",
     "Prelu",
+    "ReduceSum",
     "Quantize",
     "Relu",
     "Relu1",

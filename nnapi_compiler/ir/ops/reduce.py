@@ -1,4 +1,4 @@
-"""Axis-reducing NNAPI ops: MEAN, SOFTMAX and LOG_SOFTMAX (axes are physical NNAPI axes)."""
+"""Axis-reducing NNAPI ops: MEAN, REDUCE_SUM, SOFTMAX and LOG_SOFTMAX (axes are physical NNAPI axes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import ClassVar
 import attrs
 
 from ..codes import OpCode
-from ..types import DimOrder, IntVector, Operand, Quant, TensorType, Value, f32, i32, with_quant
+from ..types import DimOrder, IntVector, Operand, Quant, TensorType, Value, boolean, f32, i32, with_quant
 from .base import Loc, NnapiOp
 
 
@@ -38,6 +38,17 @@ class Mean(NnapiOp):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, IntVector(self.axes), i32(1 if self.keep_dims else 0)]
+
+
+@attrs.frozen(kw_only=True)
+class ReduceSum(Mean):
+    """Sum over ``axes`` (FL3, float only); keep_dims is a BOOL operand here, INT32 in MEAN."""
+
+    mnemonic: ClassVar[str] = "reduce_sum"
+    code: ClassVar[OpCode] = OpCode.REDUCE_SUM
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, IntVector(self.axes), boolean(self.keep_dims)]
 
 
 @attrs.frozen(kw_only=True)
