@@ -24,7 +24,8 @@ def batch_matmul(x: torch.Tensor, y: torch.Tensor, adj_x: bool, adj_y: bool) -> 
         raise ValueError(f"BATCH_MATMUL inner dims differ: {list(a.shape)} @ {list(b.shape)}")
     if x.dtype == torch.int32:
         # Integer products accumulate exactly in int64, then wrap to int32 as the reference does.
-        return torch.sum(a.to(torch.int64).unsqueeze(-1) * b.to(torch.int64).unsqueeze(-3), dim=-2).to(torch.int32)
+        prods = a.to(torch.int64).unsqueeze(-1) * b.to(torch.int64).unsqueeze(-3)
+        return torch.sum(prods, dim=-2).to(torch.int32)
     return torch.matmul(a.float(), b.float())
 
 
