@@ -1,6 +1,20 @@
 """One module per op family; importing the package registers every converter."""
 
-from . import activation, arith, conv, linalg, norm, pool, qdq, quantized, reduce, resize, shape, slicing
+from . import (
+    activation,
+    arith,
+    conv,
+    linalg,
+    norm,
+    pool,
+    qdq,
+    quantized,
+    reduce,
+    resize,
+    sequence,
+    shape,
+    slicing,
+)
 
 __all__ = ["activation", "arith", "conv", "linalg", "norm", "pool", "qdq", "quantized", "reduce", "resize",
-           "shape", "slicing"]
+           "sequence", "shape", "slicing"]
