@@ -14,7 +14,8 @@ from . import (
     sequence,
     shape,
     slicing,
+    smooth,
 )
 
 __all__ = ["activation", "arith", "conv", "linalg", "norm", "pool", "qdq", "quantized", "reduce", "resize",
-           "sequence", "shape", "slicing"]
+           "sequence", "shape", "slicing", "smooth"]

@@ -125,10 +125,22 @@ def _dropout_module(m: nn.Dropout) -> dict[str, Any]:
     return {"training": m.training}
 
 
-@converter(torch.nn.functional.dropout, torch.dropout, *_aten("dropout.default"),
+_DROPOUT_MODULES = {m: _dropout_module for m in (
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)}
+_F = torch.nn.functional
+
+
+@converter(_F.dropout, _F.dropout1d, _F.dropout2d, _F.dropout3d, _F.alpha_dropout,
+           _F.feature_alpha_dropout, torch.dropout, torch.feature_dropout, torch.alpha_dropout,
+           torch.feature_alpha_dropout,
+           *_aten("dropout.default", "feature_dropout.default", "alpha_dropout.default",
+                  "feature_alpha_dropout.default"),
            sig=lambda input, p=0.5, training=True, inplace=False: None,
-           modules={nn.Dropout: _dropout_module, nn.Dropout2d: _dropout_module})
+           modules=_DROPOUT_MODULES)
 def dropout(ctx: Ctx, a: dict) -> Any:
+    """Every dropout variant in eval mode (and p == 0) is the identity."""
+    if a["training"] and a["p"] == 0:
+        return value(a["input"])
     if a["training"]:
         raise Misuse("dropout in training mode; call model.eval() first")
     return value(a["input"])
@@ -149,3 +161,24 @@ def stochastic_depth(ctx: Ctx, a: dict) -> Any:
     if a["training"] and a["p"] > 0:
         raise Misuse("stochastic depth in training mode; call model.eval() first")
     return value(a["input"])
+
+
+_NOOP_TO_KEYS = {"device", "dtype", "non_blocking", "copy", "memory_format", "layout",
+                 "pin_memory"}
+
+
+@converter("to", "cpu", "float", "type_as",
+           *_aten("to.dtype", "to.device", "to.dtype_layout", "to.other", "_to_copy.default",
+                  "lift_fresh_copy.default", "type_as.default"),
+           sig=lambda input, *args, **kwargs: None)
+def to(ctx: Ctx, a: dict) -> Any:
+    """``x.to("cpu")``, ``x.to(torch.float32)``, ``x.float()``, ``x.cpu()``...: conversions
+    that leave a float32 CPU tensor as it is are identities; real dtype changes are refused."""
+    x = value(a["input"])
+    ex = ctx.example
+    if not isinstance(ex, torch.Tensor) or ex.dtype != x.type.torch_dtype or ex.device.type != "cpu":
+        raise Refuse(f"conversion to {getattr(ex, 'dtype', type(ex).__name__)} changes the tensor; "
+                     "only no-op conversions are supported")
+    if any(k not in _NOOP_TO_KEYS for k in a["kwargs"]):
+        raise Refuse(f"unexpected conversion arguments {sorted(a['kwargs'])}")
+    return x

@@ -51,11 +51,12 @@ def _quantized_mean(ctx: Ctx, x: Any, axes: set[int]) -> Any:
 
 def _softmax(ctx: Ctx, a: dict, cls: type[ops.Softmax]) -> Any:
     x = value(a["input"])
-    if a["dim"] is None:
-        raise Refuse("softmax without dim is deprecated and ambiguous; pass dim explicitly")
+    dim = a["dim"]
+    if dim is None:  # deprecated but defined: PyTorch's implicit choice (F._get_softmax_dim)
+        dim = 0 if x.type.rank in (0, 1, 3) else 1
     if x.type.rank > 4:
         raise Refuse("softmax beyond rank 4 has no NNAPI form")
-    return ctx.emit(cls, x=x, axis=axis(a["dim"], x.type.rank))
+    return ctx.emit(cls, x=x, axis=axis(dim, x.type.rank))
 
 
 @converter(F.softmax, torch.softmax, "softmax", *_aten("softmax.int", "_softmax.default"),

@@ -1,11 +1,13 @@
 """Shape ops: view/reshape/flatten/squeeze/unsqueeze (one RESHAPE to the static shape),
-permute/transpose (TRANSPOSE) and cat (CONCATENATION)."""
+permute/transpose (TRANSPOSE), cat and stack (CONCATENATION), channel shuffle, and pixel
+shuffle / unshuffle (DEPTH_TO_SPACE / SPACE_TO_DEPTH with a channel GATHER)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...ir import ops
@@ -85,3 +87,63 @@ def channel_shuffle(ctx: Ctx, a: dict) -> Any:
     if x.type.rank < 2:
         raise Refuse("channel shuffle needs a channel dim")
     return ctx.emit(ops.ChannelShuffle, x=x, groups=int(a["groups"]), axis=1)
+
+
+@converter(torch.stack, *_aten("stack.default"), sig=lambda tensors, dim=0: None)
+def stack(ctx: Ctx, a: dict) -> Any:
+    """Each input reshaped with a 1 inserted at ``dim``, then one CONCATENATION."""
+    xs = [ctx.tensor(t) for t in a["tensors"]]
+    d = axis(a["dim"], xs[0].type.rank + 1)
+    parts = []
+    for x in xs:
+        shape = list(x.type.shape)
+        shape.insert(d, 1)
+        parts.append(reshape_to(ctx, x, tuple(shape)))
+    if len(parts) == 1:
+        return parts[0]
+    return ctx.emit(ops.Concatenation, xs=tuple(parts), axis=d)
+
+
+# PyTorch's pixel shuffle reads channel c * r^2 + i * r + j for output channel c at offset (i, j)
+# of each block; NNAPI's DEPTH_TO_SPACE reads channel (i * r + j) * C + c. A constant channel
+# GATHER (FL3) before DEPTH_TO_SPACE (or after SPACE_TO_DEPTH) maps one order to the other.
+
+
+def _dcr_order(c_out: int, r: int) -> tuple[int, ...]:
+    """Source channel (PyTorch order) of each channel in NNAPI's depth-to-space order."""
+    return tuple(c * r * r + k for k in range(r * r) for c in range(c_out))
+
+
+@converter(torch.pixel_shuffle, F.pixel_shuffle, *_aten("pixel_shuffle.default"),
+           sig=lambda input, upscale_factor: None,
+           modules={nn.PixelShuffle: lambda m: {"upscale_factor": m.upscale_factor}})
+def pixel_shuffle(ctx: Ctx, a: dict) -> Any:
+    x, r = value(a["input"]), int(a["upscale_factor"])
+    if x.type.rank != 4:
+        raise Refuse("pixel_shuffle is lowered for 4-D NCHW tensors only")
+    if r == 1:
+        return x
+    c_out = x.type.shape[1] // (r * r)
+    if c_out > 1:
+        x = ctx.emit(ops.Gather, x=x, axis=1, indices=_dcr_order(c_out, r))
+    return ctx.emit(ops.DepthToSpace, x=x, block=r)
+
+
+@converter(torch.pixel_unshuffle, F.pixel_unshuffle, *_aten("pixel_unshuffle.default"),
+           sig=lambda input, downscale_factor: None,
+           modules={nn.PixelUnshuffle: lambda m: {"downscale_factor": m.downscale_factor}})
+def pixel_unshuffle(ctx: Ctx, a: dict) -> Any:
+    x, r = value(a["input"]), int(a["downscale_factor"])
+    if x.type.rank != 4:
+        raise Refuse("pixel_unshuffle is lowered for 4-D NCHW tensors only")
+    if r == 1:
+        return x
+    c = x.type.shape[1]
+    y = ctx.emit(ops.SpaceToDepth, x=x, block=r)
+    if c == 1:
+        return y
+    order = _dcr_order(c, r)  # NNAPI channel p holds PyTorch channel order[p]
+    inverse = [0] * len(order)
+    for p, src in enumerate(order):
+        inverse[src] = p
+    return ctx.emit(ops.Gather, x=y, axis=1, indices=tuple(inverse))

@@ -1,5 +1,6 @@
 """Indexing and padding: ``x[...]`` with ints, slices (with steps), None and Ellipsis;
-narrow/select/slice spellings (STRIDED_SLICE), and constant F.pad (PAD / PAD_V2)."""
+narrow/select/slice spellings (STRIDED_SLICE), chunk/split/unbind, F.pad and the ``nn.*Pad*d``
+modules (constant: PAD / PAD_V2; reflect, replicate and circular: GATHER) and roll (GATHER)."""
 
 from __future__ import annotations
 
@@ -94,9 +95,7 @@ def narrow(ctx: Ctx, a: dict) -> Any:
 
 def _pad_value(ctx: Ctx, x: Any, pad: Any, mode: str, val: Any) -> Any:
     x = value(x)
-    if mode != "constant":
-        raise Refuse(f"F.pad mode={mode!r} is not supported (only 'constant')")
-    pad = list(pad)
+    pad = [int(p) for p in pad]
     if len(pad) % 2 or len(pad) // 2 > x.type.rank:
         raise Refuse(f"bad pad spec {pad}")
     if any(p < 0 for p in pad):
@@ -106,14 +105,70 @@ def _pad_value(ctx: Ctx, x: Any, pad: Any, mode: str, val: Any) -> Any:
         pairs[x.type.rank - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     if not any(a or b for a, b in pairs):
         return x
+    if mode in _INDEX_PADS:
+        return _index_pad(ctx, x, pairs, mode)
+    if mode != "constant":
+        raise Refuse(f"F.pad mode={mode!r} is not supported")
     v = 0.0 if val is None else float(val)
     if v == 0.0:
         return ctx.emit(ops.Pad, x=x, pads=tuple(pairs))
     return ctx.emit(ops.PadV2, x=x, pads=tuple(pairs), value=v)
 
 
+def _reflect(i: int, n: int) -> int:
+    while not 0 <= i < n:
+        i = -i if i < 0 else 2 * (n - 1) - i
+    return i
+
+
+#: Source index of padded position ``i`` (in [-before, n + after)) for each non-constant mode.
+_INDEX_PADS = {
+    "reflect": _reflect,
+    "replicate": lambda i, n: min(max(i, 0), n - 1),
+    "circular": lambda i, n: i % n,
+}
+
+
+def _index_pad(ctx: Ctx, x: Value, pairs: list[tuple[int, int]], mode: str) -> Value:
+    """Reflection / replication / circular padding: one GATHER (FL3) per padded dim.
+
+    Each padded dim reads its source positions with constant indices (exact: values are
+    copied). MIRROR_PAD (FL7) covers only reflection; GATHER serves every mode at Android 10.
+    """
+    src = _INDEX_PADS[mode]
+    for d, (before, after) in enumerate(pairs):
+        if not before and not after:
+            continue
+        n = x.type.shape[d]
+        if mode == "reflect" and max(before, after) >= n:
+            raise Refuse(f"reflection padding {before, after} must be smaller than the dim ({n})")
+        if mode == "circular" and max(before, after) > n:
+            raise Refuse(f"circular padding {before, after} must not exceed the dim ({n})")
+        idx = [src(i, n) for i in range(-before, n + after)]
+        x = ctx.emit(ops.Gather, x=x, axis=d, indices=tuple(idx))
+    return x
+
+
+def _pad_module(mode: str) -> Any:
+    def args(m: torch.nn.Module) -> dict[str, Any]:
+        return {"pad": list(m.padding), "mode": mode, "value": getattr(m, "value", None)}
+
+    return args
+
+
+_PAD_MODULES = {
+    **{getattr(torch.nn, f"ConstantPad{k}d"): _pad_module("constant") for k in (1, 2, 3)},
+    **{getattr(torch.nn, f"ZeroPad{k}d"): _pad_module("constant") for k in (1, 2, 3)
+       if hasattr(torch.nn, f"ZeroPad{k}d")},
+    **{getattr(torch.nn, f"ReflectionPad{k}d"): _pad_module("reflect") for k in (1, 2, 3)},
+    **{getattr(torch.nn, f"ReplicationPad{k}d"): _pad_module("replicate") for k in (1, 2, 3)},
+    **{getattr(torch.nn, f"CircularPad{k}d"): _pad_module("circular") for k in (1, 2, 3)
+       if hasattr(torch.nn, f"CircularPad{k}d")},
+}
+
+
 @converter(F.pad, torch.constant_pad_nd, *_aten("pad.default"),
-           sig=lambda input, pad, mode="constant", value=None: None)
+           sig=lambda input, pad, mode="constant", value=None: None, modules=_PAD_MODULES)
 def pad(ctx: Ctx, a: dict) -> Any:
     return _pad_value(ctx, a["input"], a["pad"], a["mode"], a["value"])
 
@@ -121,6 +176,41 @@ def pad(ctx: Ctx, a: dict) -> Any:
 @converter(*_aten("constant_pad_nd.default"), sig=lambda input, pad, value=0: None)
 def constant_pad_nd(ctx: Ctx, a: dict) -> Any:
     return _pad_value(ctx, a["input"], a["pad"], "constant", a["value"])
+
+
+@converter(*_aten("reflection_pad1d.default", "reflection_pad2d.default", "reflection_pad3d.default"),
+           sig=lambda input, padding: None)
+def aten_reflection_pad(ctx: Ctx, a: dict) -> Any:
+    return _pad_value(ctx, a["input"], a["padding"], "reflect", None)
+
+
+@converter(*_aten("replication_pad1d.default", "replication_pad2d.default",
+                  "replication_pad3d.default"),
+           sig=lambda input, padding: None)
+def aten_replication_pad(ctx: Ctx, a: dict) -> Any:
+    return _pad_value(ctx, a["input"], a["padding"], "replicate", None)
+
+
+@converter(torch.roll, "roll", *_aten("roll.default"), sig=lambda input, shifts, dims=(): None)
+def roll(ctx: Ctx, a: dict) -> Any:
+    """torch.roll as one GATHER (FL3) per rolled dim; without dims, roll the flattened tensor."""
+    x = value(a["input"])
+    shifts = [a["shifts"]] if isinstance(a["shifts"], int) else list(a["shifts"])
+    dims = [a["dims"]] if isinstance(a["dims"], int) else list(a["dims"])
+    shape = tuple(x.type.shape)
+    if not dims:
+        if len(shifts) != 1:
+            raise Refuse("roll without dims takes one shift")
+        x = reshape_to(ctx, x, (x.type.numel,))
+        dims = [0]
+    if len(shifts) != len(dims):
+        raise Refuse("roll needs one shift per dim")
+    for s, d in zip(shifts, dims, strict=True):
+        d = axis(d, x.type.rank)
+        n = x.type.shape[d]
+        if s % n:
+            x = ctx.emit(ops.Gather, x=x, axis=d, indices=tuple((i - s) % n for i in range(n)))
+    return reshape_to(ctx, x, shape)
 
 
 def _pieces(ctx: Ctx, x: Value, dim: int) -> tuple:
@@ -148,3 +238,20 @@ def chunk(ctx: Ctx, a: dict) -> Any:
            sig=lambda input, split_size_or_sections, dim=0: None)
 def split(ctx: Ctx, a: dict) -> Any:
     return _pieces(ctx, value(a["input"]), a["dim"])
+
+
+@converter(torch.unbind, "unbind", *_aten("unbind.int"), sig=lambda input, dim=0: None)
+def unbind(ctx: Ctx, a: dict) -> Any:
+    """One STRIDED_SLICE per index, reshaped to drop the dim (a no-op reshape when it is 1)."""
+    x = value(a["input"])
+    d = axis(a["dim"], x.type.rank)
+    out = []
+    for i, piece in enumerate(ctx.example):
+        begin = [0] * x.type.rank
+        begin[d] = i
+        end = list(x.type.shape)
+        end[d] = i + 1
+        s = ctx.emit(ops.StridedSlice, x=x, begin=tuple(begin), end=tuple(end),
+                     strides=(1,) * x.type.rank)
+        out.append(reshape_to(ctx, s, tuple(piece.shape) or (1,)))
+    return tuple(out)

@@ -42,10 +42,12 @@ from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
     Concatenation,
+    DepthToSpace,
     Gather,
     Pad,
     PadV2,
     Reshape,
+    SpaceToDepth,
     StridedSlice,
     Transpose,
 )
@@ -84,6 +86,7 @@ __all__ = [
     "Concatenation",
     "Constant",
     "Conv2d",
+    "DepthToSpace",
     "DepthwiseConv2d",
     "Dequantize",
     "Div",
@@ -121,6 +124,7 @@ __all__ = [
     "ResizeNearest",
     "Rsqrt",
     "Softmax",
+    "SpaceToDepth",
     "Sqrt",
     "StridedSlice",
     "Sub",

@@ -1,4 +1,5 @@
-"""Data-movement NNAPI ops: reshape, transpose, concatenation, strided slice, padding.
+"""Data-movement NNAPI ops: reshape, transpose, concatenation, strided slice, padding, gather,
+channel shuffle, depth-to-space and space-to-depth.
 
 Axes, perms and slice bounds are physical (NNAPI) axes of the operand as stored.
 """
@@ -10,7 +11,19 @@ from typing import ClassVar
 import attrs
 
 from ..codes import OpCode
-from ..types import DimOrder, IntVector, Operand, Quant, Scalar, TensorType, Value, f32, i32, with_quant
+from ..types import (
+    DimOrder,
+    IntVector,
+    Operand,
+    Quant,
+    Scalar,
+    TensorType,
+    Value,
+    boolean,
+    f32,
+    i32,
+    with_quant,
+)
 from .base import Loc, NnapiOp
 
 
@@ -248,3 +261,73 @@ class Gather(NnapiOp):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, i32(self.axis), IntVector(self.indices)]
+
+
+@attrs.frozen(kw_only=True)
+class _BlockOp(NnapiOp):
+    """DEPTH_TO_SPACE / SPACE_TO_DEPTH: move ``block`` x ``block`` pixel blocks to channels.
+
+    Spatial: NHWC storage is NNAPI's native form (FL1); NCHW data carries the FL3 layout flag.
+    """
+
+    spatial: ClassVar[bool] = True
+    nchw_flag: ClassVar[bool] = True
+    results: tuple[Value, ...] = ()
+    x: Value
+    block: int
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def _nchw(self) -> bool:
+        return self.x.type.dim_order is DimOrder.CONTIGUOUS
+
+    def _nhwc_out(self, n: int, h: int, w: int, c: int) -> tuple[int, int, int, int]:
+        raise NotImplementedError
+
+    def infer(self) -> tuple[TensorType, ...]:
+        t = self.x.type
+        if self._nchw():
+            n, c, h, w = t.shape
+        else:
+            n, h, w, c = t.shape
+        n, h, w, c = self._nhwc_out(n, h, w, c)
+        return (t.with_shape((n, c, h, w) if self._nchw() else (n, h, w, c)),)
+
+    def required_level(self) -> int:
+        return max(self.spec_level(), 3 if self._nchw() else 1)
+
+    def nnapi_operands(self) -> list[Operand]:
+        tail: list[Operand] = [boolean(True)] if self._nchw() else []
+        return [self.x, i32(self.block), *tail]
+
+
+@attrs.frozen(kw_only=True)
+class DepthToSpace(_BlockOp):
+    mnemonic: ClassVar[str] = "depth_to_space"
+    code: ClassVar[OpCode] = OpCode.DEPTH_TO_SPACE
+
+    def _nhwc_out(self, n: int, h: int, w: int, c: int) -> tuple[int, int, int, int]:
+        b = self.block
+        return n, h * b, w * b, c // (b * b)
+
+    def check(self) -> list[str]:
+        c = self.x.type.shape[1 if self._nchw() else 3]
+        if self.x.type.rank != 4 or self.block < 1 or c % (self.block * self.block):
+            return [f"block {self.block} does not fit {self.x.type}"]
+        return []
+
+
+@attrs.frozen(kw_only=True)
+class SpaceToDepth(_BlockOp):
+    mnemonic: ClassVar[str] = "space_to_depth"
+    code: ClassVar[OpCode] = OpCode.SPACE_TO_DEPTH
+
+    def _nhwc_out(self, n: int, h: int, w: int, c: int) -> tuple[int, int, int, int]:
+        b = self.block
+        return n, h // b, w // b, c * b * b
+
+    def check(self) -> list[str]:
+        t = self.x.type
+        h, w = t.shape[2:] if self._nchw() else t.shape[1:3]
+        if t.rank != 4 or self.block < 1 or h % self.block or w % self.block:
+            return [f"block {self.block} does not divide the image of {t}"]
+        return []

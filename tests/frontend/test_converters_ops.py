@@ -1,0 +1,162 @@
+"""Normalization, smooth activations, padding modes, stack/unbind, pixel shuffle, roll, implicit
+softmax dims, no-op conversions and dropout variants (issue 10): eager vs the compiled artifact
+on the virtual device, in both capture dialects (fx symbolic trace and torch.export ATen), each
+compiled whole to NNAPI with no host op."""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnapi_compiler.frontend.capture import capture
+
+from ..conftest import Fn, assert_close_scaled, run_compiled
+
+IMG = (2, 4, 7, 9)  # batch 2, odd H and W
+SEQ = (2, 5, 12)  # [batch, tokens, channels]
+
+
+class ExportOnly(nn.Module):
+    """Runs ``inner``; the Python branch on a shape makes fx tracing fail, so torch.export
+    captures it and the converters see ATen spellings."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] > 0:
+            return self.inner(x)
+        return x
+
+
+def _affine(m: nn.Module) -> nn.Module:
+    with torch.no_grad():
+        for p in m.parameters():
+            p.uniform_(-1.5, 1.5)
+    return m
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """timm's LayerNorm2d: a channels-last LayerNorm of an NCHW image."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def _in_tracked() -> nn.Module:
+    m = nn.InstanceNorm2d(4, affine=True, track_running_stats=True)
+    m.running_mean.uniform_(-1, 1)
+    m.running_var.uniform_(0.5, 2)
+    return _affine(m)
+
+
+def _sum3(xs: tuple) -> torch.Tensor:
+    return xs[0] + xs[1] * xs[2] - xs[4]
+
+
+CASES: dict[str, tuple] = {
+    # normalization
+    "layernorm-last": (lambda: _affine(nn.LayerNorm(12)), SEQ),
+    "layernorm-last2": (lambda: _affine(nn.LayerNorm((5, 12))), SEQ),
+    "layernorm-no-affine": (lambda: nn.LayerNorm(12, elementwise_affine=False), SEQ),
+    "layernorm-F": (lambda: Fn(lambda x: F.layer_norm(x, (9,), eps=1e-3)), IMG),
+    "layernorm-2d": (lambda: nn.Sequential(nn.Conv2d(4, 4, 1), _affine(LayerNorm2d(4))), IMG),
+    "groupnorm-2": (lambda: _affine(nn.GroupNorm(2, 4)), IMG),
+    "groupnorm-1": (lambda: _affine(nn.GroupNorm(1, 4)), IMG),
+    "groupnorm-4": (lambda: _affine(nn.GroupNorm(4, 4, eps=1e-3)), IMG),
+    "groupnorm-no-affine": (lambda: nn.GroupNorm(2, 4, affine=False), IMG),
+    "groupnorm-F": (lambda: Fn(lambda x: F.group_norm(x, 2)), IMG),
+    "groupnorm-conv": (lambda: nn.Sequential(nn.Conv2d(4, 6, 3), _affine(nn.GroupNorm(3, 6))), IMG),
+    "groupnorm-seq": (lambda: _affine(nn.GroupNorm(5, 5)), SEQ),
+    "instancenorm2d": (lambda: nn.InstanceNorm2d(4), IMG),
+    "instancenorm2d-affine": (lambda: _affine(nn.InstanceNorm2d(4, affine=True)), IMG),
+    "instancenorm2d-tracked": (_in_tracked, IMG),
+    "instancenorm1d": (lambda: nn.InstanceNorm1d(5), SEQ),
+    "instancenorm-F": (lambda: Fn(lambda x: F.instance_norm(x)), IMG),
+    # smooth activations
+    "gelu-module": (lambda: nn.GELU(), IMG),
+    "gelu-F": (lambda: Fn(F.gelu), SEQ),
+    "gelu-tanh": (lambda: nn.GELU(approximate="tanh"), IMG),
+    "gelu-F-tanh": (lambda: Fn(lambda x: F.gelu(x, approximate="tanh")), SEQ),
+    "mish-module": (lambda: nn.Mish(), IMG),
+    "mish-F": (lambda: Fn(lambda x: F.mish(x * 4)), IMG),
+    "softplus-module": (lambda: nn.Softplus(), IMG),
+    "softplus-beta": (lambda: nn.Softplus(beta=2.0, threshold=15.0), IMG),
+    "softplus-F": (lambda: Fn(lambda x: F.softplus(x * 10, beta=0.5)), IMG),
+    # padding modes and modules
+    "zeropad2d": (lambda: nn.ZeroPad2d((1, 2, 0, 3)), IMG),
+    "constantpad2d": (lambda: nn.ConstantPad2d(2, -0.5), IMG),
+    "constantpad1d": (lambda: nn.ConstantPad1d((0, 3), 1.0), SEQ),
+    "reflectionpad2d": (lambda: nn.ReflectionPad2d((1, 2, 3, 0)), IMG),
+    "reflectionpad1d": (lambda: nn.ReflectionPad1d(3), SEQ),
+    "replicationpad2d": (lambda: nn.ReplicationPad2d((2, 0, 1, 4)), IMG),
+    "replicationpad1d": (lambda: nn.ReplicationPad1d((1, 5)), SEQ),
+    "pad-F-reflect": (lambda: nn.Sequential(nn.Conv2d(4, 4, 1),
+                                            Fn(lambda x: F.pad(x, (2, 2, 2, 2), "reflect"))), IMG),
+    "pad-F-replicate": (lambda: Fn(lambda x: F.pad(x, (1, 1, 2, 0), mode="replicate")), IMG),
+    "pad-F-circular": (lambda: Fn(lambda x: F.pad(x, (3, 1, 2, 2), mode="circular")), IMG),
+    # stack / unbind / roll / pixel shuffle
+    "stack-1": (lambda: Fn(lambda x: torch.stack([x, x * 2, x.relu()], 1)), SEQ),
+    "stack-last": (lambda: Fn(lambda x: torch.stack((x, -x), -1)), SEQ),
+    "unbind": (lambda: Fn(lambda x: _sum3(torch.unbind(x, 1))), SEQ),
+    "unbind-method": (lambda: Fn(lambda x: x.unbind(2)[3] * x.unbind(2)[0]), IMG),
+    "roll-1": (lambda: Fn(lambda x: torch.roll(x, 2, 3)), IMG),
+    "roll-2": (lambda: Fn(lambda x: x.roll((-1, 3), (2, 1))), IMG),
+    "roll-flat": (lambda: Fn(lambda x: torch.roll(x, 5)), SEQ),
+    "pixel-shuffle": (lambda: nn.Sequential(nn.Conv2d(4, 8, 1), nn.PixelShuffle(2)), IMG),
+    "pixel-shuffle-F": (lambda: Fn(lambda x: F.pixel_shuffle(torch.cat([x, x * 2, -x], 1), 2)), IMG),
+    "pixel-shuffle-3": (lambda: Fn(lambda x: F.pixel_shuffle(torch.cat([x] * 9, 1) * 0.5, 3)), IMG),
+    "pixel-unshuffle": (lambda: nn.Sequential(nn.Conv2d(4, 3, 2, padding=(1, 1)), nn.PixelUnshuffle(2)),
+                        IMG),
+    "pixel-roundtrip": (lambda: Fn(lambda x: F.pixel_unshuffle(F.pixel_shuffle(x, 2), 2) + 1), IMG),
+    # the prototype's remaining cases
+    "softmax-no-dim": (lambda: nn.Softmax(), IMG),
+    "softmax-no-dim-3d": (lambda: nn.Softmax(), SEQ),
+    "logsoftmax-no-dim": (lambda: nn.LogSoftmax(), IMG),
+    "to-cpu": (lambda: Fn(lambda x: x.to("cpu") * 2), IMG),
+    "to-float32": (lambda: Fn(lambda x: (x + 1).to(torch.float32).float()), IMG),
+    "to-like": (lambda: Fn(lambda x: x.relu().type_as(x).cpu()), IMG),
+    "dropout2d": (lambda: nn.Sequential(nn.Conv2d(4, 4, 1), nn.Dropout2d(0.3), nn.ReLU()), IMG),
+    "dropout-variants": (lambda: nn.Sequential(nn.AlphaDropout(0.2), nn.FeatureAlphaDropout(),
+                                               Fn(lambda x: F.dropout2d(x, 0.1, training=False) * 2)), IMG),
+    "dropout1d": (lambda: nn.Sequential(nn.Dropout1d(), Fn(lambda x: F.dropout1d(x, 0.1, False) + 1)), SEQ),
+    "feature-alpha-dropout": (lambda: Fn(lambda x: F.feature_alpha_dropout(x + 1, 0.2, False)), IMG),
+}
+
+# Input scale: activations see a wide range (saturation, tails), the rest unit variance.
+_SCALE = {"gelu-module": 4, "gelu-F": 4, "gelu-tanh": 4, "mish-module": 6, "softplus-module": 12,
+          "softplus-beta": 12}
+
+
+def _check_whole(model: nn.Module, x: torch.Tensor, dialect: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # implicit softmax dim
+        assert capture(model, (x,)).dialect == dialect
+        cm, got, ref = run_compiled(model, x)
+    assert_close_scaled(got, ref)
+    assert (cm.stats["segments"], cm.stats["cpu_segments"], cm.stats["host_ops"]) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_converter(name: str, dialect: str) -> None:
+    factory, shape = CASES[name]
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    model = factory().eval()
+    if dialect == "export":
+        model = ExportOnly(model).eval()
+    _check_whole(model, torch.randn(*shape) * _SCALE.get(name, 1), dialect)
+
+
+@pytest.mark.parametrize("name", ["groupnorm-2", "layernorm-2d", "pixel-shuffle", "reflectionpad2d"])
+def test_channels_last_input(name: str) -> None:
+    factory, shape = CASES[name]
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+    _, got, ref = run_compiled(factory().eval(), x)
+    assert_close_scaled(got, ref)
