@@ -53,6 +53,8 @@ CASES = {
     "einsum-outer": (lambda: Fn(lambda a: torch.einsum("i,j->ij", a[0], a[1])), [(2, 5)]),
     "einsum-mul-sum": (lambda: Fn(lambda a: torch.einsum("bnc,bnc->bn", a, a.tanh())), [(2, 4, 5)]),
     "einsum-weight": (EinsumWeight, [(2, 4, 6)]),
+    "sum-dim": (lambda: Fn(lambda a: a.sum(1, True) + torch.sum(a, dim=(0, 2), keepdim=True)), [(2, 4, 6)]),
+    "sum-all": (lambda: Fn(lambda a: a * a.sum()), [(2, 3, 4, 5)]),
 }
 
 
@@ -65,7 +67,7 @@ def test_linalg_fx(name: str, target: str) -> None:
 
 @pytest.mark.parametrize("target", ["android-10", "android-13"])
 @pytest.mark.parametrize("name", ["matmul-4d-heads", "bmm", "mm", "einsum-qk", "matmul-const-weight",
-                                  "matmul-vector", "einsum-weight"])
+                                  "matmul-vector", "einsum-weight", "sum-dim", "sum-all"])
 def test_linalg_export(name: str, target: str) -> None:
     make, shapes = CASES[name]
     compile_whole(make(), *_ab(*shapes), dialect="export", target=target)

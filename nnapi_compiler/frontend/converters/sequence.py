@@ -4,10 +4,10 @@ view) and nn.GRU / nn.LSTM unrolled over their static sequence length (FL3 ops o
 Recurrences are unrolled with FULLY_CONNECTED, LOGISTIC, TANH and elementwise ops in exactly
 the order of ATen's GRU and LSTM cells, so results match eager up to float summation order:
 
-- GRU: ``r, z = σ(x W_rz + b + h U_rz + c)``, ``n = tanh(x W_n + b_n + r ⊙ (h U_n + c_n))``,
-  ``h' = n + z ⊙ (h - n)``;
-- LSTM: ``i, f, o = σ(·)``, ``g = tanh(·)`` of ``x W + b + h U + c``, ``c' = f ⊙ c + i ⊙ g``,
-  ``h' = o ⊙ tanh(c')``.
+- GRU: ``r, z = sigmoid(x W_rz + b + h U_rz + c)``, ``n = tanh(x W_n + b_n + r * (h U_n + c_n))``,
+  ``h' = n + z * (h - n)``;
+- LSTM: ``i, f, o = sigmoid(...)``, ``g = tanh(...)`` of ``x W + b + h U + c``, ``c' = f * c + i * g``,
+  ``h' = o * tanh(c')``.
 
 The input projections of all steps are one FULLY_CONNECTED per layer and direction; each step
 adds one FC for the recurrent projection. Step outputs are joined by one CONCATENATION along
@@ -101,7 +101,7 @@ def _rnn_module(m: nn.GRU | nn.LSTM) -> dict[str, Any]:
             "batch_first": m.batch_first}
 
 
-def _rnn_sig(input, hx=None, params=None, has_biases=True, num_layers=1, dropout=0.0,  # noqa: ANN001, ANN202
+def _rnn_sig(input, hx=None, params=None, has_biases=True, num_layers=1, dropout=0.0,
              train=False, bidirectional=False, batch_first=False):
     return None
 
