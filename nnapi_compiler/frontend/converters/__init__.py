@@ -3,6 +3,7 @@
 from . import (
     activation,
     arith,
+    attention,
     conv,
     linalg,
     norm,
@@ -17,5 +18,5 @@ from . import (
     smooth,
 )
 
-__all__ = ["activation", "arith", "conv", "linalg", "norm", "pool", "qdq", "quantized", "reduce", "resize",
-           "sequence", "shape", "slicing", "smooth"]
+__all__ = ["activation", "arith", "attention", "conv", "linalg", "norm", "pool", "qdq", "quantized",
+           "reduce", "resize", "sequence", "shape", "slicing", "smooth"]
