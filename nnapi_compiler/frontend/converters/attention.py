@@ -27,14 +27,16 @@ from .activation import _aten
 from .linalg import matmul_runtime, reshape, swap_last
 
 
-def _additive(mask: Any, what: str) -> Any:
-    """A mask as an additive float tensor (bool: True takes part, False is -inf), or a Value."""
+def _additive(mask: Any, what: str, true_masks: bool = False) -> Any:
+    """A mask as an additive float tensor, or a Value. A bool mask is -inf where it excludes:
+    where False for scaled_dot_product_attention, where True (``true_masks``) for
+    nn.MultiheadAttention's ``attn_mask`` and ``key_padding_mask``."""
     if mask is None or isinstance(mask, Value):
         return mask
     if not isinstance(mask, torch.Tensor):
         raise Refuse(f"{what} must be a tensor")
     if mask.dtype == torch.bool:
-        return torch.zeros(mask.shape).masked_fill(~mask, float("-inf"))
+        return torch.zeros(mask.shape).masked_fill(mask if true_masks else ~mask, float("-inf"))
     return mask.detach().float()
 
 
@@ -122,12 +124,12 @@ def multihead_attention(ctx: Ctx, a: dict) -> Any:
     bsz, length, s = q_in.type.shape[0], q_in.type.shape[1], k_in.type.shape[1]
     q, k, v = (_heads(ctx, x, w, b, heads)
                for x, w, b in zip((q_in, k_in, v_in), a["weights"], a["biases"], strict=True))
-    mask = _additive(a["attn_mask"], "attn_mask")
+    mask = _additive(a["attn_mask"], "attn_mask", true_masks=True)
     if isinstance(mask, Value) or isinstance(a["key_padding_mask"], Value):
         raise Refuse("run-time attention masks are not supported (constant masks are)")
     if mask is not None and mask.dim() == 3:  # [B * heads, L, S]
         mask = mask.reshape(bsz, heads, length, s)
-    kpm = _additive(a["key_padding_mask"], "key_padding_mask")
+    kpm = _additive(a["key_padding_mask"], "key_padding_mask", true_masks=True)
     if kpm is not None:
         kpm = kpm.reshape(bsz, 1, 1, s)
         mask = kpm if mask is None else mask + kpm
