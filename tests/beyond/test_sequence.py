@@ -135,3 +135,14 @@ def test_audio_models_whole_at_android_10(model: type[nn.Module], shape: tuple[i
     with torch.no_grad():
         eager = m(x.clone())
     assert_close_scaled(_reloaded(cm, tmp_path, x), eager)
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["bare", "returned"])
+@pytest.mark.parametrize("cell", [nn.GRU, nn.LSTM])
+def test_recurrent_tuple_returned_as_the_model_output(cell: type[nn.Module], wrap: bool) -> None:
+    """``return self.lstm(x)``: the nested tuple output is split into its tensors at capture."""
+    m = cell(6, 5).eval()
+    model = Fn(lambda x: m(x)) if wrap else m
+    if wrap:
+        model.m = m  # registered as a submodule: a leaf the converter lowers
+    compile_whole(model, torch.randn(4, 2, 6))
