@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nnapi_compiler.frontend.converters import linalg
@@ -55,6 +56,7 @@ CASES = {
     "einsum-weight": (EinsumWeight, [(2, 4, 6)]),
     "sum-dim": (lambda: Fn(lambda a: a.sum(1, True) + torch.sum(a, dim=(0, 2), keepdim=True)), [(2, 4, 6)]),
     "sum-all": (lambda: Fn(lambda a: a * a.sum()), [(2, 3, 4, 5)]),
+    "linear-run-time-weight": (lambda: Fn(lambda a: F.linear(a, a[0].tanh(), a[1, :, 0])), [(2, 4, 4)]),
 }
 
 
@@ -67,7 +69,8 @@ def test_linalg_fx(name: str, target: str) -> None:
 
 @pytest.mark.parametrize("target", ["android-10", "android-13"])
 @pytest.mark.parametrize("name", ["matmul-4d-heads", "bmm", "mm", "einsum-qk", "matmul-const-weight",
-                                  "matmul-vector", "einsum-weight", "sum-dim", "sum-all"])
+                                  "matmul-vector", "einsum-weight", "sum-dim", "sum-all",
+                                  "linear-run-time-weight"])
 def test_linalg_export(name: str, target: str) -> None:
     make, shapes = CASES[name]
     compile_whole(make(), *_ab(*shapes), dialect="export", target=target)
