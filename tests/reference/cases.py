@@ -256,6 +256,12 @@ def _shape_cases() -> dict[str, Callable[[G], Builder]]:
         "tile": lambda g: one_op(Op.TILE, [In(f(g, 3, 2)), ints(2, 3)], (6, 6)),
         "depth_to_space": lambda g: one_op(Op.DEPTH_TO_SPACE, [In(f(g, 1, 2, 3, 8)), 2], (1, 4, 6, 2)),
         "space_to_depth": lambda g: one_op(Op.SPACE_TO_DEPTH, [In(f(g, 1, 4, 6, 2)), 2], (1, 2, 3, 8)),
+        "instance_normalization": lambda g: one_op(
+            Op.INSTANCE_NORMALIZATION, [In(f(g, 2, 5, 4, 3)), 1.5, -0.25, 1e-3, False], (2, 5, 4, 3)
+        ),
+        "instance_normalization_nchw": lambda g: one_op(
+            Op.INSTANCE_NORMALIZATION, [In(f(g, 2, 3, 5, 4)), 0.5, 2.0, 1e-5, True], (2, 3, 5, 4)
+        ),
         "slice": lambda g: one_op(Op.SLICE, [In(f(g, 3, 5)), ints(1, 2), ints(-1, 2)], (2, 2)),
         "split": lambda g: one_op(Op.SPLIT, [In(f(g, 3, 6)), 1, 3], (3, 2), n_out=3),
     }

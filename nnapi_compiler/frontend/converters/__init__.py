@@ -6,6 +6,7 @@ from . import (
     attention,
     conv,
     linalg,
+    mathops,
     norm,
     pool,
     qdq,
@@ -18,5 +19,5 @@ from . import (
     smooth,
 )
 
-__all__ = ["activation", "arith", "attention", "conv", "linalg", "norm", "pool", "qdq", "quantized",
-           "reduce", "resize", "sequence", "shape", "slicing", "smooth"]
+__all__ = ["activation", "arith", "attention", "conv", "linalg", "mathops", "norm", "pool", "qdq",
+           "quantized", "reduce", "resize", "sequence", "shape", "slicing", "smooth"]

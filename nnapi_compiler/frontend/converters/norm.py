@@ -62,7 +62,8 @@ def aten_batch_norm(ctx: Ctx, a: dict) -> Any:
 # PyTorch computes it), then (x - mean) * rsqrt(var + eps) and the per-element affine. Group
 # statistics are channel means averaged within each group by a 1x1 GROUPED_CONV_2D whose
 # weights are 1 / (channels per group): a spatial op, so an NHWC image stays NHWC with no
-# reshape or transpose (mean of equal-sized means is the group mean).
+# reshape or transpose (mean of equal-sized means is the group mean). One channel per group on an
+# image (InstanceNorm2d, GroupNorm(C, C)) is NNAPI's INSTANCE_NORMALIZATION.
 
 
 def normalize(ctx: Ctx, x: Value, stats: Any) -> tuple[Value, Value]:
@@ -75,7 +76,10 @@ def normalize(ctx: Ctx, x: Value, stats: Any) -> tuple[Value, Value]:
 def _finish(ctx: Ctx, d: Value, var: Value, eps: float, weight: Any, bias: Any,
             shape: tuple[int, ...]) -> Value:
     r = ctx.emit(ops.Rsqrt, x=ctx.emit(ops.Add, a=var, b=ctx.tensor(float(eps))))
-    y = ctx.emit(ops.Mul, a=d, b=r)
+    return _affine(ctx, ctx.emit(ops.Mul, a=d, b=r), weight, bias, shape)
+
+
+def _affine(ctx: Ctx, y: Value, weight: Any, bias: Any, shape: tuple[int, ...]) -> Value:
     if weight is not None:
         y = ctx.emit(ops.Mul, a=y, b=ctx.const(static_tensor(weight, "weight").reshape(shape)))
     if bias is not None:
@@ -140,6 +144,11 @@ def group_norm_value(ctx: Ctx, x: Any, groups: int, weight: Any, bias: Any, eps:
         return ctx.emit(ops.GroupedConv2d, input=m, filter=ctx.const(w),
                         bias=ctx.const(torch.zeros(c)), groups=groups)
 
+    if k == 1 and len(shape) == 4:
+        # Per-channel statistics of an image: NNAPI's own INSTANCE_NORMALIZATION (FL3), whose
+        # scalar gamma/beta leave the per-channel affine to MUL/ADD.
+        y = ctx.emit(ops.InstanceNorm, x=img, epsilon=float(eps))
+        return _affine(ctx, y, weight, bias, (c, 1, 1))
     d, var = normalize(ctx, img, stats)
     y = _finish(ctx, d, var, eps, weight, bias, (c, 1, 1))
     return y if len(shape) == 4 else ctx.emit(ops.Reshape, x=y, shape=shape)

@@ -37,7 +37,7 @@ from .elementwise import (
 from .host import HostOp
 from .linear import BatchMatmul, FullyConnected
 from .quant import Dequantize, Quantize
-from .reduce import LogSoftmax, Mean, ReduceSum, Softmax
+from .reduce import InstanceNorm, LogSoftmax, Mean, ReduceSum, Softmax
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
@@ -98,6 +98,7 @@ __all__ = [
     "GroupedConv2d",
     "HardSwish",
     "HostOp",
+    "InstanceNorm",
     "Loc",
     "Log",
     "LogSoftmax",

@@ -1,4 +1,5 @@
-"""Axis-reducing NNAPI ops: MEAN, REDUCE_SUM, SOFTMAX and LOG_SOFTMAX (axes are physical NNAPI axes)."""
+"""Axis-reducing NNAPI ops: MEAN, REDUCE_SUM, SOFTMAX, LOG_SOFTMAX (axes are physical NNAPI axes)
+and INSTANCE_NORMALIZATION (statistics over H and W)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,32 @@ class Softmax(NnapiOp):
 class LogSoftmax(Softmax):
     mnemonic: ClassVar[str] = "log_softmax"
     code: ClassVar[OpCode] = OpCode.LOG_SOFTMAX
+
+
+@attrs.frozen(kw_only=True)
+class InstanceNorm(NnapiOp):
+    """INSTANCE_NORMALIZATION (FL3): (x - mean) * gamma / sqrt(var + eps) + beta per image and
+    channel over H and W, with scalar gamma and beta. Spatial (its layout flag is mandatory)."""
+
+    mnemonic: ClassVar[str] = "instance_normalization"
+    code: ClassVar[OpCode] = OpCode.INSTANCE_NORMALIZATION
+    spatial: ClassVar[bool] = True
+    nchw_flag: ClassVar[bool] = True
+    results: tuple[Value, ...] = ()
+    x: Value
+    gamma: float = 1.0
+    beta: float = 0.0
+    epsilon: float = 1e-5
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        return (self.x.type,)
+
+    def check(self) -> list[str]:
+        if self.x.type.rank != 4 or self.x.type.quant is not None:
+            return ["INSTANCE_NORMALIZATION needs a rank-4 float tensor"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        nchw = self.x.type.dim_order is DimOrder.CONTIGUOUS
+        return [self.x, f32(self.gamma), f32(self.beta), f32(self.epsilon), boolean(nchw)]
