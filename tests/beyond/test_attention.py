@@ -130,3 +130,44 @@ def test_transformer_encoder_layer_whole_at_android_10() -> None:
         warnings.simplefilter("ignore")
         cm = compile_whole(_encoder("gelu"), torch.randn(2, 7, 16), dialect="export")
     assert "batch_matmul" not in op_counts(cm)
+
+
+class EncoderStack(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.enc(x)
+
+
+class CausalEncoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.layer(x, src_mask=mask, is_causal=True)
+
+
+class Decoder(nn.Module):
+    """Causal self-attention (a float -inf mask) and cross-attention to a memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.layer(x, torch.tanh(x[:, :5]), tgt_mask=mask, tgt_is_causal=True)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("model", [EncoderStack, CausalEncoder, Decoder])
+def test_transformer_stacks_and_decoder(model: type[nn.Module], target: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dialect = "fx" if model is Decoder else "export"
+        compile_whole(model(), torch.randn(2, 7, 16), dialect=dialect, target=target)
