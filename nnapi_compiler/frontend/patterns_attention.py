@@ -1,9 +1,14 @@
-"""fx rewrite of nn.MultiheadAttention's packed-projection split, as torch.export spells it.
+"""fx rewrites of packed q/k/v projection splits that go through rank-5 tensors.
 
+nn.MultiheadAttention, as torch.export spells it:
 ``F.multi_head_attention_forward`` splits the packed ``[L, B, 3E]`` in-projection with
 ``proj.unflatten(-1, (3, E)).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous()`` and then
 ``[0]``, ``[1]``, ``[2]``: a detour through a rank-5 tensor NNAPI cannot hold. Piece ``i`` is
 exactly ``proj[..., i*E:(i+1)*E]``, one STRIDED_SLICE, so each select becomes that slice.
+
+timm's ``Attention`` (ViT and the hybrids built from it): ``qkv(x).reshape(B, N, 3, H, D)
+.permute(2, 0, 3, 1, 4).unbind(0)`` (or ``[i]`` / ``select(0, i)``). Piece ``i`` is exactly
+``qkv[..., i*H*D:(i+1)*H*D].reshape(B, N, H, D).permute(0, 2, 1, 3)``: rank 4 throughout.
 """
 
 from __future__ import annotations
@@ -68,6 +73,70 @@ def split_packed_projection(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, tor
             new.meta[EXAMPLE] = ex[..., i * e:(i + 1) * e].clone()
             s.replace_all_uses_with(new)
             replaced[s] = new
+    if replaced:
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+    return replaced
+
+
+def _perm_dims(node: torch.fx.Node) -> list[int] | None:
+    rest = list(node.args[1:]) or [node.kwargs.get("dims")]
+    dims = rest[0] if len(rest) == 1 and isinstance(rest[0], list | tuple) else rest
+    return [d % 5 for d in dims] if all(isinstance(d, int) for d in dims) and len(dims) == 5 else None
+
+
+def _pieces(perm: torch.fx.Node) -> dict[torch.fx.Node, int] | None:
+    """{node reading piece i along dim 0 of ``perm``: i}, or None if some user reads otherwise."""
+    out: dict[torch.fx.Node, int] = {}
+    for u in perm.users:
+        name = _name(u)
+        if name == "select" and _arg(u, 1, "dim") == 0 and isinstance(_arg(u, 2, "index"), int):
+            out[u] = int(_arg(u, 2, "index"))  # type: ignore[arg-type]
+        elif name == "getitem" and isinstance(u.args[1], int):
+            out[u] = u.args[1]
+        elif name == "unbind" and _arg(u, 1, "dim") in (0, None):
+            for g in u.users:
+                if _name(g) != "getitem" or not isinstance(g.args[1], int):
+                    return None
+                out[g] = g.args[1]
+        else:
+            return None
+    return out
+
+
+def split_head_permute(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node]:
+    """Rewrite every timm-style rank-5 q/k/v split in ``gm``; returns {replaced: replacement}."""
+    replaced: dict[torch.fx.Node, torch.fx.Node] = {}
+    for perm in list(gm.graph.nodes):
+        if perm.op not in ("call_function", "call_method") or _name(perm) != "permute":
+            continue
+        r5 = perm.args[0]
+        if _perm_dims(perm) != [2, 0, 3, 1, 4] or not isinstance(r5, torch.fx.Node) or _name(r5) not in (
+                "view", "reshape", "_unsafe_view"):
+            continue
+        src = r5.args[0]
+        ex5, ex = r5.meta.get(EXAMPLE), src.meta.get(EXAMPLE) if isinstance(src, torch.fx.Node) else None
+        if not isinstance(ex5, torch.Tensor) or not isinstance(ex, torch.Tensor) or ex5.dim() != 5:
+            continue
+        b, t, n, h, d = ex5.shape
+        if tuple(ex.shape) != (b, t, n * h * d):
+            continue
+        pieces = _pieces(perm)
+        if not pieces:
+            continue
+        for node, i in pieces.items():
+            i %= n
+            lo, hi = i * h * d, (i + 1) * h * d
+            with gm.graph.inserting_before(node):
+                sl = gm.graph.call_function(aten.slice.Tensor, (src, -1, lo, hi))
+                r4 = gm.graph.call_function(aten.reshape.default, (sl, [b, t, h, d]))
+                p4 = gm.graph.call_function(aten.permute.default, (r4, [0, 2, 1, 3]))
+            part = ex[..., lo:hi]
+            heads = part.reshape(b, t, h, d)
+            for new, val in ((sl, part), (r4, heads), (p4, heads.permute(0, 2, 1, 3))):
+                new.meta = {**node.meta, EXAMPLE: val.clone()}
+            node.replace_all_uses_with(p4)
+            replaced[node] = p4
     if replaced:
         gm.graph.eliminate_dead_code()
         gm.recompile()

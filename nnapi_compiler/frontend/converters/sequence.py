@@ -222,7 +222,8 @@ def _recurrent(ctx: Ctx, a: dict, lstm: bool) -> Any:
     state_shape = (len(finals_h), hid) if unbatched else (len(finals_h), batch, hid)
 
     def stack(vs: list[Any]) -> Value:
-        joined = ctx.emit(ops.Concatenation, xs=tuple(ctx.tensor(v) for v in vs), axis=0)
+        xs = tuple(ctx.tensor(v) for v in vs)
+        joined = xs[0] if len(xs) == 1 else ctx.emit(ops.Concatenation, xs=xs, axis=0)
         return reshape(ctx, joined, state_shape)
 
     if lstm:
