@@ -171,3 +171,29 @@ def test_transformer_stacks_and_decoder(model: type[nn.Module], target: str) -> 
         warnings.simplefilter("ignore")
         dialect = "fx" if model is Decoder else "export"
         compile_whole(model(), torch.randn(2, 7, 16), dialect=dialect, target=target)
+
+
+class TimmStyleAttention(nn.Module):
+    """timm's ``Attention`` idiom: a rank-5 view of the packed q/k/v projection, unbound."""
+
+    def __init__(self, fused: bool, unbind: bool) -> None:
+        super().__init__()
+        self.qkv, self.proj = nn.Linear(16, 48), nn.Linear(16, 16)
+        self.fused, self.unbind = fused, unbind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, 4, 4).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0) if self.unbind else (qkv[0], qkv[1], qkv[2])
+        if self.fused:
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:
+            y = ((q * 0.5) @ k.transpose(-2, -1)).softmax(dim=-1) @ v
+        return self.proj(y.transpose(1, 2).reshape(b, n, c))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize(("fused", "unbind"), [(True, True), (False, False)])
+def test_timm_style_attention(fused: bool, unbind: bool, dialect: str, target: str) -> None:
+    compile_whole(TimmStyleAttention(fused, unbind), torch.randn(2, 5, 16), dialect=dialect, target=target)
