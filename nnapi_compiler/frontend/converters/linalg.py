@@ -83,6 +83,8 @@ def matmul_runtime(ctx: Ctx, a: Value, b: Value) -> Value:
     """a[*batch, M, K] @ b[*batch, K, N] for equal batch dims (rank 2..4), best form for the level."""
     *batch, m, k = a.type.shape
     n = b.type.shape[-1]
+    if a.type.quant is not None or b.type.quant is not None:
+        raise Refuse("quantized matrix products are not supported (float only)")
     if a.type.rank != b.type.rank or tuple(b.type.shape[:-2]) != tuple(batch) or b.type.shape[-2] != k:
         raise Refuse(f"matmul of {a.type.shape} and {b.type.shape}: batch dims must match")
     if not 2 <= a.type.rank <= 4:
@@ -113,7 +115,7 @@ def matmul_any(ctx: Ctx, a: Any, b: Any) -> Value:
     """torch.matmul semantics for run-time or constant operands (1-D and broadcast batch cases)."""
     if not isinstance(a, Value) and not isinstance(b, Value):
         raise Refuse("matmul of two constants")  # folded before lowering; never reached
-    if isinstance(b, torch.Tensor) and b.dim() == 2 and isinstance(a, Value):
+    if isinstance(b, torch.Tensor) and b.dim() == 2 and isinstance(a, Value) and a.type.quant is None:
         w = b.detach().float()
         x = a if a.type.rank >= 2 else reshape(ctx, a, (1, a.type.shape[0]))
         y = ctx.emit(ops.FullyConnected, input=x, weights=ctx.const(w.t().contiguous()),

@@ -170,8 +170,8 @@ def _recurrent(ctx: Ctx, a: dict, lstm: bool) -> Any:
     if a["train"]:
         raise Misuse("recurrent layer in training mode")
     x = value(a["input"])
-    if x.type.rank not in (2, 3):
-        raise Refuse(f"expected a rank-2 or rank-3 sequence, got {x.type.shape}")
+    if x.type.rank not in (2, 3) or x.type.quant is not None:
+        raise Refuse(f"expected a float rank-2 or rank-3 sequence, got {x.type}")
     unbatched, batch_first = x.type.rank == 2, bool(a["batch_first"])
     if unbatched:
         x, batch_first = reshape(ctx, x, (x.type.shape[0], 1, x.type.shape[1])), False
