@@ -34,3 +34,24 @@ def test_vit_tiny_compiles_whole(target: str, tmp_path: Path) -> None:
     with nc.virtual_device(feature_level=cm.level):
         got = mod(x)
     assert_close_scaled(got, ref)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "size"), [
+    ("levit_128s", {"img_size": 64}, 64),
+    ("mobilevit_xxs", {}, 64),
+    ("efficientvit_b0", {}, 64),
+])
+def test_timm_hybrid_compiles_whole_at_android_13(name: str, kwargs: dict, size: int, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, **kwargs).eval()
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        ref = model(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cm = nc.compile(model, (x,), target="android-13")
+    assert (cm.stats["segments"], cm.stats["cpu_segments"], cm.stats["host_ops"]) == (1, 0, 0)
+    mod = _load_for_lite_interpreter(str(cm.save(tmp_path / f"{name}.ptl")))
+    with nc.virtual_device(feature_level=cm.level):
+        got = mod(x)
+    assert_close_scaled(got, ref)
