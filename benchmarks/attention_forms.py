@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nnapi_compiler as nc
 
-TARGETS = ("android-10", "android-11", "android-12", "android-13")
+TARGETS = ("android-10", "android-11", "android-12", "fl6")
 PRODUCT_OPS = ("batch_matmul", "fully_connected", "mul", "reduce_sum", "concatenation", "strided_slice",
                "transpose", "softmax")
 

@@ -129,7 +129,6 @@ ANDROID_LEVELS: dict[str, int] = {
     "android-10": 3,
     "android-11": 4,
     "android-12": 5,
-    "android-13": 6,
 }
 
 

@@ -1,5 +1,5 @@
 """scaled_dot_product_attention, nn.MultiheadAttention and nn.TransformerEncoderLayer: one NNAPI
-segment with no host op at Android 10 (FL3 forms) and Android 13 (BATCH_MATMUL), both capture
+segment with no host op at Android 10 (FL3 forms) and FL6 (BATCH_MATMUL, Android 13), both capture
 dialects, vs eager on the virtual device."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import nnapi_compiler as nc
 from ..conftest import Fn, assert_close_scaled
 from .helpers import compile_whole, op_counts
 
-TARGETS = ["android-10", "android-13"]
+TARGETS = ["android-10", "fl6"]
 CAUSAL = torch.ones(5, 5, dtype=torch.bool).tril()
 BIAS = torch.randn(5, 7)
 
@@ -110,13 +110,13 @@ def _encoder(activation: str = "relu", norm_first: bool = False) -> nn.Module:
 
 
 @pytest.mark.parametrize(("activation", "norm_first"), [("relu", False), ("gelu", False), ("gelu", True)])
-def test_transformer_encoder_layer_whole_at_android_13(activation: str, norm_first: bool,
+def test_transformer_encoder_layer_whole_at_fl6(activation: str, norm_first: bool,
                                                        tmp_path: Path) -> None:
     """Needs LayerNorm and GELU (branch ``ops``) and BATCH_MATMUL; one segment, no host op."""
     layer, x = _encoder(activation, norm_first).eval(), torch.randn(2, 7, 16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's notes on the fast path it skips when traced
-        cm = compile_whole(layer, x, dialect="export", target="android-13")
+        cm = compile_whole(layer, x, dialect="export", target="fl6")
     assert op_counts(cm)["batch_matmul"] == 2
     with torch.no_grad():
         eager = layer(x.clone())

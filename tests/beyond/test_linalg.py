@@ -60,14 +60,14 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("target", ["android-10", "android-13"])
+@pytest.mark.parametrize("target", ["android-10", "fl6"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_linalg_fx(name: str, target: str) -> None:
     make, shapes = CASES[name]
     compile_whole(make(), *_ab(*shapes), target=target)
 
 
-@pytest.mark.parametrize("target", ["android-10", "android-13"])
+@pytest.mark.parametrize("target", ["android-10", "fl6"])
 @pytest.mark.parametrize("name", ["matmul-4d-heads", "bmm", "mm", "einsum-qk", "matmul-const-weight",
                                   "matmul-vector", "einsum-weight", "sum-dim", "sum-all",
                                   "linear-run-time-weight"])
@@ -78,7 +78,7 @@ def test_linalg_export(name: str, target: str) -> None:
 
 def test_fl6_reads_transposed_operands_through_adj_flags() -> None:
     cm = compile_whole(Fn(lambda a: (a.transpose(1, 2) @ a.relu()) @ a.transpose(1, 2)), torch.randn(2, 4, 6),
-                       target="android-13")
+                       target="fl6")
     counts = op_counts(cm)
     assert counts.get("batch_matmul") == 2 and "transpose" not in counts, counts
 

@@ -18,7 +18,7 @@ from ..conftest import assert_close_scaled
 timm = pytest.importorskip("timm")
 
 
-@pytest.mark.parametrize("target", ["android-10", "android-13"])
+@pytest.mark.parametrize("target", ["android-10", "fl6"])
 def test_vit_tiny_compiles_whole(target: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=64).eval()
@@ -29,7 +29,7 @@ def test_vit_tiny_compiles_whole(target: str, tmp_path: Path) -> None:
         warnings.simplefilter("ignore")
         cm = nc.compile(model, (x,), target=target)
     assert (cm.stats["segments"], cm.stats["cpu_segments"], cm.stats["host_ops"]) == (1, 0, 0)
-    assert ("batch_matmul" in cm.ir()) == (target == "android-13")
+    assert ("batch_matmul" in cm.ir()) == (target == "fl6")
     mod = _load_for_lite_interpreter(str(cm.save(tmp_path / "vit.ptl")))
     with nc.virtual_device(feature_level=cm.level):
         got = mod(x)
@@ -41,7 +41,7 @@ def test_vit_tiny_compiles_whole(target: str, tmp_path: Path) -> None:
     ("mobilevit_xxs", {}, 64),
     ("efficientvit_b0", {}, 64),
 ])
-def test_timm_hybrid_compiles_whole_at_android_13(name: str, kwargs: dict, size: int, tmp_path: Path) -> None:
+def test_timm_hybrid_compiles_whole_at_fl6(name: str, kwargs: dict, size: int, tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False, **kwargs).eval()
     x = torch.randn(1, 3, size, size)
@@ -49,7 +49,7 @@ def test_timm_hybrid_compiles_whole_at_android_13(name: str, kwargs: dict, size:
         ref = model(x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cm = nc.compile(model, (x,), target="android-13")
+        cm = nc.compile(model, (x,), target="fl6")
     assert (cm.stats["segments"], cm.stats["cpu_segments"], cm.stats["host_ops"]) == (1, 0, 0)
     mod = _load_for_lite_interpreter(str(cm.save(tmp_path / f"{name}.ptl")))
     with nc.virtual_device(feature_level=cm.level):
