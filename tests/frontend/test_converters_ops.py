@@ -56,6 +56,20 @@ def _in_tracked() -> nn.Module:
     return _affine(m)
 
 
+class GlobalResponseNorm(nn.Module):
+    """ConvNeXt-V2's GRN (timm's channels-first form)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gx = x.norm(p=2, dim=(2, 3), keepdim=True)
+        nx = gx / (gx.mean(dim=1, keepdim=True) + 1e-6)
+        return x + torch.addcmul(self.bias, self.weight, x * nx)
+
+
 def _sum3(xs: tuple) -> torch.Tensor:
     return xs[0] + xs[1] * xs[2] - xs[4]
 
@@ -124,6 +138,20 @@ CASES: dict[str, tuple] = {
     "abs-floor": (lambda: Fn(lambda x: x.abs() - torch.floor(x * 2)), IMG),
     "reciprocal-square": (lambda: Fn(lambda x: (x.abs() + 1).reciprocal() + torch.square(x)), IMG),
     "max-min": (lambda: Fn(lambda x: torch.maximum(x, x * 0.5) + x.minimum(x.relu() - 1)), IMG),
+    "clamp-min-max-methods": (lambda: Fn(lambda x: x.clamp_min(-0.5) + torch.clamp_max(x, 0.3)), IMG),
+    "addcmul": (lambda: Fn(lambda x: torch.addcmul(x, x.relu(), x * 2, value=0.5)), IMG),
+    "addcdiv": (lambda: Fn(lambda x: x.addcdiv(x, x.abs() + 1)), IMG),
+    "grn": (lambda: _affine(GlobalResponseNorm(4)), IMG),
+    "sum": (lambda: Fn(lambda x: x.sum((2, 3), keepdim=True) + torch.sum(x, -1, keepdim=True)), IMG),
+    "sum-all": (lambda: Fn(lambda x: x.sum() + x), IMG),
+    "sum-dim": (lambda: Fn(lambda x: torch.sum(x, dim=1)), IMG),
+    "norm-2": (lambda: Fn(lambda x: x.norm(p=2, dim=(1, 2), keepdim=True) * x), IMG),
+    "norm-1": (lambda: Fn(lambda x: torch.norm(x, p=1, dim=-1)), SEQ),
+    "norm-all": (lambda: Fn(lambda x: x / x.norm()), SEQ),
+    "vector-norm": (lambda: Fn(lambda x: torch.linalg.vector_norm(x, dim=-1, keepdim=True) + x), SEQ),
+    "normalize": (lambda: Fn(lambda x: F.normalize(x, dim=-1)), SEQ),
+    "normalize-img": (lambda: nn.Sequential(nn.Conv2d(4, 4, 1), Fn(lambda x: F.normalize(x, dim=1))), IMG),
+    "expand": (lambda: Fn(lambda x: x[:, :1].expand(-1, 4, -1, -1) + x[..., :1].expand_as(x)), IMG),
     # the prototype's remaining cases
     "softmax-no-dim": (lambda: nn.Softmax(), IMG),
     "softmax-no-dim-3d": (lambda: nn.Softmax(), SEQ),

@@ -1,6 +1,7 @@
-"""timm models whose only blockers were LayerNorm, GELU, GroupNorm and StarReLU's ``x ** 2``
-(issue 10) compile whole at Android 10: one NNAPI segment, no host op, and the reloaded
-``.ptl`` matches eager on the virtual device (random init, nothing downloaded)."""
+"""timm models whose only blockers were LayerNorm, GELU, GroupNorm, StarReLU's ``x ** 2`` and
+GRN's norm and addcmul (issue 10) compile whole at Android 10: one NNAPI segment, no host op,
+and the reloaded ``.ptl`` matches eager on the virtual device (random init, nothing
+downloaded)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..conftest import assert_close_scaled
 timm = pytest.importorskip("timm")
 
 
-@pytest.mark.parametrize("name", ["convnext_atto", "fastvit_t8", "poolformerv2_s12"])
+@pytest.mark.parametrize("name", ["convnext_atto", "convnextv2_atto", "fastvit_t8", "poolformerv2_s12"])
 def test_timm_model_compiles_whole_at_android_10(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False).eval()

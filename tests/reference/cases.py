@@ -220,7 +220,8 @@ def _reduce_cases() -> dict[str, Callable[[G], Builder]]:
         "softmax": lambda g: one_op(Op.SOFTMAX, [In(f(g, 2, 7)), 0.8], (2, 7)),
         "softmax_axis": lambda g: one_op(Op.SOFTMAX, [In(f(g, 2, 7, 3)), 1.0, 1], (2, 7, 3)),
         "log_softmax": lambda g: one_op(Op.LOG_SOFTMAX, [In(f(g, 2, 7)), 1.5, -1], (2, 7)),
-        "reduce_sum": lambda g: one_op(Op.REDUCE_SUM, [In(f(g, 2, 5, 3)), ints(2), True], (2, 5, 1)),
+        "reduce_sum": lambda g: one_op(Op.REDUCE_SUM, [In(f(g, 2, 5, 4, 3)), ints(1, 2), True], (2, 1, 1, 3)),
+        "reduce_sum_drop": lambda g: one_op(Op.REDUCE_SUM, [In(f(g, 2, 5, 3)), ints(0, -1), False], (5,)),
     }
     for dt, tag, zp in ((torch.uint8, "u8", 0), (torch.int8, "s8", -128)):
         cases[f"mean_{tag}"] = lambda g, d=dt: qop(

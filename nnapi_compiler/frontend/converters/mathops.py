@@ -1,5 +1,6 @@
-"""Elementwise math: sqrt, rsqrt, exp, log, abs, floor, reciprocal, square, maximum/minimum of
-two tensors, and pow with the scalar exponents PyTorch itself special-cases.
+"""Math: sqrt, rsqrt, exp, log, abs, floor, reciprocal, square, maximum/minimum of two tensors,
+clamp_min/clamp_max, addcmul/addcdiv, pow with the scalar exponents PyTorch itself special-cases,
+sum (REDUCE_SUM), vector norms (p = 1, 2) and F.normalize.
 
 ``x ** 2`` (StarReLU in timm's PoolFormer/MetaFormer), ``x ** 0.5`` and ``x ** -1`` are what
 models write; PyTorch computes those as ``x * x``, ``x * x * x``, ``sqrt``, ``rsqrt``, ``1 / x``
@@ -13,13 +14,14 @@ import operator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ...ir import ops
 from ...ir.types import Value
 from ..lower import Ctx
 from ..registry import Refuse, converter
-from ._util import value
-from .activation import _aten, unary
+from ._util import axis, value
+from .activation import _aten, clamp_value, unary
 
 
 def _float(x: Any) -> Value:
@@ -109,3 +111,108 @@ def pow_(ctx: Ctx, a: dict) -> Any:
     if isinstance(e, bool) or not isinstance(e, int | float):
         raise Refuse("pow needs a Python number exponent")
     return pow_value(ctx, _float(a["input"]), float(e))
+
+
+@converter(torch.clamp_min, "clamp_min", "clamp_min_", *_aten("clamp_min.default", "clamp_min_.default"),
+           sig=lambda input, min: None)
+def clamp_min(ctx: Ctx, a: dict) -> Any:
+    if not isinstance(a["min"], int | float):
+        raise Refuse("clamp_min bound must be a number")
+    return clamp_value(ctx, a["input"], a["min"], None)
+
+
+@converter(torch.clamp_max, "clamp_max", "clamp_max_", *_aten("clamp_max.default", "clamp_max_.default"),
+           sig=lambda input, max: None)
+def clamp_max(ctx: Ctx, a: dict) -> Any:
+    if not isinstance(a["max"], int | float):
+        raise Refuse("clamp_max bound must be a number")
+    return clamp_value(ctx, a["input"], None, a["max"])
+
+
+def _operands(ctx: Ctx, *xs: Any) -> list[Value]:
+    if not any(isinstance(x, Value) for x in xs):
+        raise Refuse("no operand is a tensor computed from the inputs")
+    return [ctx.tensor(x) for x in xs]
+
+
+@converter(torch.addcmul, "addcmul", "addcmul_", *_aten("addcmul.default", "addcmul_.default"),
+           sig=lambda input, tensor1, tensor2, value=1: None)
+def addcmul(ctx: Ctx, a: dict) -> Any:
+    """input + value * tensor1 * tensor2, multiplied in PyTorch's order."""
+    x, t1, t2 = _operands(ctx, a["input"], a["tensor1"], a["tensor2"])
+    if a["value"] != 1:
+        t1 = ctx.emit(ops.Mul, a=ctx.tensor(float(a["value"])), b=t1)
+    return ctx.emit(ops.Add, a=x, b=ctx.emit(ops.Mul, a=t1, b=t2))
+
+
+@converter(torch.addcdiv, "addcdiv", "addcdiv_", *_aten("addcdiv.default", "addcdiv_.default"),
+           sig=lambda input, tensor1, tensor2, value=1: None)
+def addcdiv(ctx: Ctx, a: dict) -> Any:
+    """input + value * tensor1 / tensor2, in PyTorch's order."""
+    x, t1, t2 = _operands(ctx, a["input"], a["tensor1"], a["tensor2"])
+    if a["value"] != 1:
+        t1 = ctx.emit(ops.Mul, a=ctx.tensor(float(a["value"])), b=t1)
+    return ctx.emit(ops.Add, a=x, b=ctx.emit(ops.Div, a=t1, b=t2))
+
+
+def _axes(x: Value, dim: Any) -> tuple[int, ...]:
+    r = x.type.rank
+    if dim is None or dim == [] or dim == ():
+        return tuple(range(r))
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    return tuple(sorted({axis(d, r) for d in dims}))
+
+
+def _to_example(ctx: Ctx, y: Value) -> Value:
+    """A full reduction to a 0-d tensor is carried as shape [1]."""
+    want = tuple(ctx.example.shape) or (1,)
+    return y if tuple(y.type.shape) == want else ctx.emit(ops.Reshape, x=y, shape=want)
+
+
+@converter(torch.sum, "sum", *_aten("sum.dim_IntList", "sum.default"),
+           sig=lambda input, dim=None, keepdim=False, dtype=None: None)
+def sum_(ctx: Ctx, a: dict) -> Any:
+    x = _float(a["input"])
+    if a["dtype"] not in (None, torch.float32):
+        raise Refuse(f"sum with dtype={a['dtype']} is not supported")
+    y = ctx.emit(ops.ReduceSum, x=x, axes=_axes(x, a["dim"]), keep_dims=bool(a["keepdim"]))
+    return _to_example(ctx, y)
+
+
+def vector_norm(ctx: Ctx, x: Value, p: Any, dim: Any, keepdim: bool) -> Value:
+    """sum(|x|^p)^(1/p) for p = 1 and 2 ("fro" is 2 over vectors)."""
+    if p in ("fro", 2, 2.0):
+        sq = ctx.emit(ops.ReduceSum, x=ctx.emit(ops.Mul, a=x, b=x), axes=_axes(x, dim), keep_dims=keepdim)
+        return ctx.emit(ops.Sqrt, x=sq)
+    if p in (1, 1.0):
+        return ctx.emit(ops.ReduceSum, x=ctx.emit(ops.Abs, x=x), axes=_axes(x, dim), keep_dims=keepdim)
+    raise Refuse(f"norm with p={p!r} is not supported (1, 2 and 'fro' are)")
+
+
+@converter(torch.norm, "norm", *_aten("norm.ScalarOpt_dim", "norm.Scalar"),
+           sig=lambda input, p="fro", dim=None, keepdim=False, out=None, dtype=None: None)
+def norm(ctx: Ctx, a: dict) -> Any:
+    if a["dtype"] not in (None, torch.float32):
+        raise Refuse(f"norm with dtype={a['dtype']} is not supported")
+    if a["p"] is None:
+        a = {**a, "p": 2}
+    return _to_example(ctx, vector_norm(ctx, _float(a["input"]), a["p"], a["dim"], bool(a["keepdim"])))
+
+
+@converter(torch.linalg.vector_norm, *_aten("linalg_vector_norm.default"),
+           sig=lambda input, ord=2, dim=None, keepdim=False, dtype=None: None)
+def linalg_vector_norm(ctx: Ctx, a: dict) -> Any:
+    if a["dtype"] not in (None, torch.float32):
+        raise Refuse(f"vector_norm with dtype={a['dtype']} is not supported")
+    return _to_example(ctx, vector_norm(ctx, _float(a["input"]), a["ord"], a["dim"], bool(a["keepdim"])))
+
+
+@converter(F.normalize, sig=lambda input, p=2.0, dim=1, eps=1e-12, out=None: None)
+def normalize(ctx: Ctx, a: dict) -> Any:
+    """x / max(norm(x, p, dim, keepdim=True), eps), as F.normalize computes it."""
+    if a["out"] is not None:
+        raise Refuse("F.normalize with out= is not supported")
+    x = _float(a["input"])
+    n = vector_norm(ctx, x, a["p"], a["dim"], True)
+    n = ctx.emit(ops.Maximum, a=n, b=ctx.tensor(float(a["eps"])))
+    return ctx.emit(ops.Div, a=x, b=n)

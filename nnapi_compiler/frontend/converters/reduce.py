@@ -1,4 +1,4 @@
-"""Reductions along axes: mean (MEAN), sum (REDUCE_SUM, FL3), softmax and log_softmax (SOFTMAX / LOG_SOFTMAX).
+"""Reductions along axes: mean (MEAN), softmax and log_softmax (SOFTMAX / LOG_SOFTMAX).
 
 A quantized mean over height and/or width becomes AVERAGE_POOL_2D with the whole axis as its
 window, as adaptive pooling to 1x1 does: NNAPI's quantized MEAN truncates the average (one
@@ -37,22 +37,6 @@ def mean(ctx: Ctx, a: dict) -> Any:
         y = _quantized_mean(ctx, x, norm)
     else:
         y = ctx.emit(ops.Mean, x=x, axes=tuple(sorted(norm)), keep_dims=bool(a["keepdim"]))
-    if tuple(y.type.shape) != tuple(ctx.example.shape):  # full reduction to a 0-d tensor
-        y = ctx.emit(ops.Reshape, x=y, shape=tuple(ctx.example.shape) or (1,))
-    return y
-
-
-@converter(torch.sum, "sum", *_aten("sum.dim_IntList", "sum.default"),
-           sig=lambda input, dim=None, keepdim=False, dtype=None: None)
-def sum_(ctx: Ctx, a: dict) -> Any:
-    x = value(a["input"])
-    if a["dtype"] not in (None, torch.float32) or x.type.quant is not None:
-        raise Refuse("sum is lowered for float32 tensors only")
-    r = x.type.rank
-    dims = a["dim"]
-    axes = list(range(r)) if dims is None or dims == [] else ([dims] if isinstance(dims, int) else list(dims))
-    norm = tuple(sorted({axis(d, r) for d in axes}))
-    y = ctx.emit(ops.ReduceSum, x=x, axes=norm, keep_dims=bool(a["keepdim"]))
     if tuple(y.type.shape) != tuple(ctx.example.shape):  # full reduction to a 0-d tensor
         y = ctx.emit(ops.Reshape, x=y, shape=tuple(ctx.example.shape) or (1,))
     return y

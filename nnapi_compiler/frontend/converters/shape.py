@@ -147,3 +147,20 @@ def pixel_unshuffle(ctx: Ctx, a: dict) -> Any:
     for p, src in enumerate(order):
         inverse[src] = p
     return ctx.emit(ops.Gather, x=y, axis=1, indices=tuple(inverse))
+
+
+@converter("expand", "expand_as", torch.broadcast_to, "broadcast_to",
+           *_aten("expand.default", "expand_as.default", "broadcast_to.default"),
+           sig=lambda input, *args, **kwargs: None)
+def expand(ctx: Ctx, a: dict) -> Any:
+    """Broadcast to the example's shape: MUL by ones shaped like the new dims only (x * 1 is x
+    exactly, signed zeros, infinities and NaN included)."""
+    x = value(a["input"])
+    target = tuple(ctx.example.shape)
+    if tuple(x.type.shape) == target:
+        return x
+    if len(target) > 4:
+        raise Refuse(f"expand to rank {len(target)} (> 4) has no NNAPI form")
+    src = (1,) * (len(target) - x.type.rank) + tuple(x.type.shape)
+    ones = [t if s == 1 else 1 for s, t in zip(src, target, strict=True)]
+    return ctx.emit(ops.Mul, a=x, b=ctx.const(torch.ones(ones)))

@@ -1,5 +1,5 @@
-"""Axis-reducing NNAPI ops: MEAN, REDUCE_SUM, SOFTMAX, LOG_SOFTMAX (axes are physical NNAPI axes)
-and INSTANCE_NORMALIZATION (statistics over H and W)."""
+"""Axis-reducing NNAPI ops: MEAN, REDUCE_SUM, SOFTMAX, LOG_SOFTMAX (axes are physical NNAPI axes) and
+INSTANCE_NORMALIZATION (statistics over H and W)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ class Mean(NnapiOp):
 
 @attrs.frozen(kw_only=True)
 class ReduceSum(Mean):
-    """Sum over ``axes`` (FL3, float only); keep_dims is a BOOL operand here, INT32 in MEAN."""
+    """REDUCE_SUM (FL3): like MEAN (and remapped like it by the layout pass), but its keep_dims
+    operand is a BOOL."""
 
     mnemonic: ClassVar[str] = "reduce_sum"
     code: ClassVar[OpCode] = OpCode.REDUCE_SUM
