@@ -103,6 +103,12 @@ CASES: dict[str, tuple] = {
     "softplus-module": (lambda: nn.Softplus(), IMG),
     "softplus-beta": (lambda: nn.Softplus(beta=2.0, threshold=15.0), IMG),
     "softplus-F": (lambda: Fn(lambda x: F.softplus(x * 10, beta=0.5)), IMG),
+    "logsigmoid": (lambda: nn.LogSigmoid(), IMG),
+    "logsigmoid-F": (lambda: Fn(lambda x: F.logsigmoid(x * 8)), SEQ),
+    "tanhshrink": (lambda: nn.Tanhshrink(), IMG),
+    "glu-module": (lambda: nn.GLU(1), IMG),
+    "glu-F-last": (lambda: Fn(lambda x: F.glu(x, -1)), SEQ),
+    "softmax2d": (lambda: nn.Softmax2d(), IMG),
     # padding modes and modules
     "zeropad2d": (lambda: nn.ZeroPad2d((1, 2, 0, 3)), IMG),
     "constantpad2d": (lambda: nn.ConstantPad2d(2, -0.5), IMG),

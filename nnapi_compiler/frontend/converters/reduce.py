@@ -61,7 +61,7 @@ def _softmax(ctx: Ctx, a: dict, cls: type[ops.Softmax]) -> Any:
 
 @converter(F.softmax, torch.softmax, "softmax", *_aten("softmax.int", "_softmax.default"),
            sig=lambda input, dim=None, *rest, **kw: None,
-           modules={nn.Softmax: lambda m: {"dim": m.dim}})
+           modules={nn.Softmax: lambda m: {"dim": m.dim}, nn.Softmax2d: lambda m: {"dim": -3}})
 def softmax(ctx: Ctx, a: dict) -> Any:
     return _softmax(ctx, a, ops.Softmax)
 

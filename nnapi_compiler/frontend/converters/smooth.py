@@ -1,4 +1,5 @@
-"""Smooth functions NNAPI lacks: erf, exact (erf) and tanh GELU, Softplus and Mish.
+"""Smooth functions NNAPI lacks: erf, exact (erf) and tanh GELU, Softplus, Mish, LogSigmoid,
+Tanhshrink and GLU.
 
 NNAPI has no ERF and no LOG1P, so both are built from FL3 arithmetic, accurate to float32
 rounding rather than loose approximations (measured errors below and
@@ -33,7 +34,7 @@ from ...ir import ops
 from ...ir.types import Value
 from ..lower import Ctx
 from ..registry import Refuse, converter
-from ._util import value
+from ._util import axis, value
 from .activation import _aten, quant_aware, unary
 
 # erf in two pieces, each a fit of ours (float64 weighted least squares on Chebyshev nodes,
@@ -164,3 +165,42 @@ def mish(ctx: Ctx, a: dict) -> Any:
         return ctx.emit(ops.Mul, a=x, b=ctx.emit(ops.Tanh, x=softplus_value(ctx, x)))
 
     return quant_aware(ctx, value(a["input"]), f)
+
+
+@converter(F.logsigmoid, *_aten("log_sigmoid.default"), sig=lambda input: None,
+           modules={nn.LogSigmoid: lambda m: {}})
+def logsigmoid(ctx: Ctx, a: dict) -> Any:
+    """log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log1p(exp(-|x|)), as PyTorch computes it."""
+    def f(x: Value) -> Value:
+        u = ctx.emit(ops.Exp, x=ctx.emit(ops.Neg, x=ctx.emit(ops.Abs, x=x)))
+        lo = ctx.emit(ops.Minimum, a=x, b=ctx.tensor(0.0))
+        return ctx.emit(ops.Sub, a=lo, b=log1p_unit(ctx, u))
+
+    return quant_aware(ctx, a["input"], f)
+
+
+@converter(F.tanhshrink, sig=lambda input: None, modules={nn.Tanhshrink: lambda m: {}})
+def tanhshrink(ctx: Ctx, a: dict) -> Any:
+    return quant_aware(ctx, a["input"], lambda x: ctx.emit(ops.Sub, a=x, b=ctx.emit(ops.Tanh, x=x)))
+
+
+@converter(F.glu, *_aten("glu.default"), sig=lambda input, dim=-1: None,
+           modules={nn.GLU: lambda m: {"dim": m.dim}})
+def glu(ctx: Ctx, a: dict) -> Any:
+    """First half times sigmoid of the second half along ``dim`` (two STRIDED_SLICEs)."""
+    x = value(a["input"])
+    d = axis(a["dim"], x.type.rank)
+    n = x.type.shape[d]
+    if n % 2:
+        raise Refuse(f"GLU needs an even size along dim {d}, got {n}")
+
+    def half(i: int) -> Value:
+        begin = [0] * x.type.rank
+        end = list(x.type.shape)
+        begin[d], end[d] = i * n // 2, (i + 1) * n // 2
+        return ctx.emit(ops.StridedSlice, x=x, begin=tuple(begin), end=tuple(end),
+                        strides=(1,) * x.type.rank)
+
+    if x.type.quant is not None:
+        raise Refuse("quantized GLU is not supported")
+    return ctx.emit(ops.Mul, a=half(0), b=ctx.emit(ops.Logistic, x=half(1)))
