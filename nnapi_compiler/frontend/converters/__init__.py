@@ -3,7 +3,9 @@
 from . import (
     activation,
     arith,
+    attention,
     conv,
+    linalg,
     mathops,
     norm,
     pool,
@@ -11,10 +13,11 @@ from . import (
     quantized,
     reduce,
     resize,
+    sequence,
     shape,
     slicing,
     smooth,
 )
 
-__all__ = ["activation", "arith", "conv", "mathops", "norm", "pool", "qdq", "quantized", "reduce",
-           "resize", "shape", "slicing", "smooth"]
+__all__ = ["activation", "arith", "attention", "conv", "linalg", "mathops", "norm", "pool", "qdq",
+           "quantized", "reduce", "resize", "sequence", "shape", "slicing", "smooth"]

@@ -35,7 +35,7 @@ from .elementwise import (
     Tanh,
 )
 from .host import HostOp
-from .linear import FullyConnected
+from .linear import BatchMatmul, FullyConnected
 from .quant import Dequantize, Quantize
 from .reduce import InstanceNorm, LogSoftmax, Mean, ReduceSum, Softmax
 from .resize import ResizeBilinear, ResizeNearest
@@ -81,6 +81,7 @@ __all__ = [
     "Abs",
     "Add",
     "AveragePool2d",
+    "BatchMatmul",
     "ChannelShuffle",
     "Concatenation",
     "Constant",
