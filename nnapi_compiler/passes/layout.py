@@ -52,6 +52,38 @@ def _prefers_nhwc(p: Program) -> set[int]:
     return want
 
 
+def _spatial_regions(p: Program) -> set[int]:
+    """Values (by id) of the connected image regions that hold a spatial op.
+
+    A region is a set of rank-4 float values linked by spatial and layout-following ops
+    (constants do not link: they are permuted at compile time). Storing a region NHWC saves one
+    layout conversion per spatial op in it (each would otherwise carry NNAPI's NCHW flag, which
+    drivers implement with transposes), and costs at most the conversions at its edges. A region
+    without a spatial op saves nothing, so it stays in PyTorch's order: ``x + c`` on an image
+    input is one ADD, with no permute on the way in or out.
+    """
+    consts = set(p.constants())
+    parent: dict[int, int] = {}
+
+    def find(a: int) -> int:
+        while parent.setdefault(a, a) != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    spatial_ids = []
+    for op in p.ops:
+        if not (op.spatial or op.layout_follows):
+            continue
+        ids = [v.id for v in (*op.inputs(), *op.results) if _image(v.type) and v.id not in consts]
+        for other in ids[1:]:
+            parent[find(other)] = find(ids[0])
+        if op.spatial and ids:
+            spatial_ids.append(ids[0])
+    roots = {find(i) for i in spatial_ids}
+    return {i for i in parent if find(i) in roots}
+
+
 def _boundary(p: Program) -> list[Value]:
     """Values that host code produces: program inputs and host op results."""
     return [*p.inputs, *(r for op in p.ops if isinstance(op, ops.HostOp) for r in op.results)]
@@ -183,10 +215,11 @@ class LayoutNHWC:
         # channels_last tensors, so any that an NHWC-friendly op reads is taken NHWC rather than
         # transposed inside NNAPI.
         users = program.users()
+        regions = _spatial_regions(program)
         retype = {x.id for x in _boundary(program)
                   if _image(x.type) and x.type.dim_order is DimOrder.CONTIGUOUS and (
-                      x.id in want or any(u.spatial or u.layout_follows
-                                          for u in users.get(x.id, [])))}
+                      x.id in want or (x.id in regions and any(
+                          u.spatial or u.layout_follows for u in users.get(x.id, []))))}
         physical = {op.results[0].id for op in program.ops if op.results and any(
             x.type.dim_order is DimOrder.NHWC for x in op.inputs())}
         rw = Rewriter.start(program, recursive=False)  # a conversion: never revisit its output
