@@ -16,8 +16,10 @@ pixel, on the channel diagonal (per group for grouped convs, per channel for dep
 The rule fires on one ADD at a time; an ADD of two terms over the same ``x`` (at least one a conv)
 becomes one conv, which the next ADD of a longer sum (``a + b + c``, ``out += branch``) sees as a
 term in its turn, so whole branch trees collapse. A term is a conv of ``x`` (weights and bias
-constant, no fused activation, read only by this ADD), ``x * s (+ t)`` with per-channel constants,
-or ``x`` itself. The ADD's fused activation moves to the merged conv. Exactness: only zeros are
+constant, no fused activation, read only by this ADD), ``x * s (+ t ...)`` with per-channel
+constants, or ``x`` itself. SUB merges with the second term negated, and a MUL of a conv by a
+per-channel constant scales it (FastViT's RepMixer ``x + g * (mixer(x) - norm(x))``). The ADD's
+fused activation moves to the merged conv. Exactness: only zeros are
 added to kernels and every window position reads the same input element as before (zero padding
 on both sides), so the result equals the sum up to float32 rounding of the summed weights.
 Float32 only: quantized kernels would need a new scale.
@@ -89,12 +91,15 @@ def _affine_term(rw: Rewriter, v: Value) -> _Term:
     channels = v.type.shape[1]  # type: ignore[union-attr]
     shift = scale = None
     op = rw.defining(v)
-    if isinstance(op, ops.Add) and op.fuse == FuseCode.FUSED_NONE and rw.single_use(v):
-        for a, b in ((op.a, op.b), (op.b, op.a)):
+    while isinstance(op, ops.Add) and op.fuse == FuseCode.FUSED_NONE and rw.single_use(v):
+        for a, b in ((op.a, op.b), (op.b, op.a)):  # (x * s + t) + t2 ...: shifts add up
             t = _channel_vector(rw, b, channels)
             if t is not None and a.type == v.type:
-                shift, v = t, a
+                shift, v = (t if shift is None else shift + t), a
                 break
+        else:
+            break
+        op = rw.defining(v)
     op = rw.defining(v)
     if isinstance(op, ops.Mul) and op.fuse == FuseCode.FUSED_NONE and rw.single_use(v):
         for a, b in ((op.a, op.b), (op.b, op.a)):
@@ -145,12 +150,15 @@ def _as_kernel(term: _Term, like: Op, rw: Rewriter) -> tuple[torch.Tensor, torch
     return w, term.shift, (0, 0, 1, 1)
 
 
-def _merge(rw: Rewriter, add: ops.Add, conv: Op, other: _Term) -> Op | None:
+def _merge(rw: Rewriter, add: Op, conv: Op, other: _Term, signs: tuple[float, float] = (1, 1)
+           ) -> Op | None:
     mine = _as_kernel(_Term(conv.input, conv=conv), conv, rw)  # type: ignore[attr-defined]
     theirs = _as_kernel(other, conv, rw)
     if mine is None or theirs is None:
         return None
     (w1, b1, (r1, c1, h1, k1)), (w2, b2, (r2, c2, h2, k2)) = mine, theirs
+    if signs != (1, 1):
+        w1, b1, w2, b2 = w1 * signs[0], b1 * signs[0], w2 * signs[1], b2 * signs[1]
     top, left = min(r1, r2), min(c1, c2)
     kh, kw = max(r1 + h1, r2 + h2) - top, max(c1 + k1, c2 + k2) - left
     w = torch.zeros(w1.shape[0], kh, kw, w1.shape[3], dtype=torch.float32)
@@ -168,7 +176,7 @@ def _merge(rw: Rewriter, add: ops.Add, conv: Op, other: _Term) -> Op | None:
                         padding=Padding(-top, bottom, -left, right), fuse=add.fuse)
 
 
-def _shifted_conv(rw: Rewriter, add: Op, a: Value, b: Value) -> Op | None:
+def _shifted_conv(rw: Rewriter, add: Op, a: Value, b: Value, sign: float = 1.0) -> Op | None:
     """A merged sum plus a per-channel constant (``fold-bn`` ran before the sum was one conv)."""
     term = _conv_term(rw, a) if _f32_image(a) else None
     if term is None or term.conv is None or add.result.type != a.type:
@@ -176,14 +184,16 @@ def _shifted_conv(rw: Rewriter, add: Op, a: Value, b: Value) -> Op | None:
     t = _channel_vector(rw, b, a.type.shape[1])  # type: ignore[union-attr]
     if t is None:
         return None
-    bias = rw.constant(term.conv.bias).data + t  # type: ignore[attr-defined, union-attr]
+    bias = rw.constant(term.conv.bias).data + sign * t  # type: ignore[attr-defined, union-attr]
     return attrs.evolve(term.conv, results=add.results, fuse=add.fuse,
                         bias=rw.b.const(bias.contiguous(), owned=True))
 
 
 def _sum_of_branches(rw: Rewriter, add: Op) -> Op | None:
     for a, b in ((add.a, add.b), (add.b, add.a)):  # type: ignore[attr-defined]
-        shifted = _shifted_conv(rw, add, a, b)
+        if isinstance(add, ops.Sub) and a is not add.a:  # type: ignore[attr-defined]
+            break  # t - conv(x) would negate the conv: left to the branch rule
+        shifted = _shifted_conv(rw, add, a, b, -1.0 if isinstance(add, ops.Sub) else 1.0)
         if shifted is not None:
             return shifted
     if add.a.type != add.b.type or add.a.id == add.b.id:  # type: ignore[attr-defined]
@@ -195,11 +205,34 @@ def _sum_of_branches(rw: Rewriter, add: Op) -> Op | None:
     assert t0 is not None and t1 is not None
     if t0.x.id != t1.x.id:
         return None
+    signs = (1.0, -1.0) if isinstance(add, ops.Sub) else (1.0, 1.0)
     if t0.conv is None:
-        t0, t1 = t1, t0
+        t0, t1, signs = t1, t0, (signs[1], signs[0])
     if t0.conv is None:
         return None
-    return _merge(rw, add, t0.conv, t1)  # type: ignore[arg-type]
+    return _merge(rw, add, t0.conv, t1, signs)
+
+
+def _scaled_conv(rw: Rewriter, mul: Op) -> Op | None:
+    """A merged conv times a per-channel constant (FastViT's layer scale on its branches)."""
+    if mul.fuse != FuseCode.FUSED_NONE:  # type: ignore[attr-defined]
+        return None
+    for a, b in ((mul.a, mul.b), (mul.b, mul.a)):  # type: ignore[attr-defined]
+        term = _conv_term(rw, a) if _f32_image(a) else None
+        if term is None or term.conv is None or mul.result.type != a.type:
+            continue
+        s = _channel_vector(rw, b, a.type.shape[1])  # type: ignore[union-attr]
+        if s is None:
+            continue
+        conv = term.conv
+        field, axis = conv.weighted  # type: ignore[misc]
+        w = rw.constant(getattr(conv, field)).data  # type: ignore[union-attr]
+        shape = [1] * w.dim()
+        shape[axis] = -1
+        bias = rw.constant(conv.bias).data * s  # type: ignore[attr-defined, union-attr]
+        return attrs.evolve(conv, results=mul.results, bias=rw.b.const(bias, owned=True),
+                            **{field: rw.b.const((w * s.reshape(shape)).contiguous(), owned=True)})
+    return None
 
 
 @register
@@ -210,5 +243,6 @@ class Reparameterize:
     name: ClassVar[str] = "reparameterize"
 
     def run(self, program: Program) -> PassResult:
-        p, changed = rewrite_ops(program, {ops.Add: _sum_of_branches})
+        p, changed = rewrite_ops(program, {ops.Add: _sum_of_branches, ops.Sub: _sum_of_branches,
+                                           ops.Mul: _scaled_conv})
         return PassResult(p, changed)

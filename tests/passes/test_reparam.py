@@ -121,7 +121,7 @@ def test_pass_can_be_left_out() -> None:
     assert cm.stats["nnapi_ops"] > 1
 
 
-@pytest.mark.parametrize("name", ["repvgg_a0", "mobileone_s0"])
+@pytest.mark.parametrize("name", ["repvgg_a0", "mobileone_s0", "fastvit_t8"])
 def test_timm_reparameterizable_models_match_timms_own_reparameterization(name: str) -> None:
     model = timm.create_model(name, pretrained=False).eval()
     for m in model.modules():
@@ -132,8 +132,29 @@ def test_timm_reparameterizable_models_match_timms_own_reparameterization(name: 
     x = torch.randn(1, 3, 64, 64)
     cm, got, ref = run_compiled(model, x)
     assert_close_scaled(got, ref, rtol=1e-4, atol=1e-4)
-    assert cm.stats["segments"] == 1 and cm.stats["host_ops"] == 0
+    if name != "fastvit_t8":  # its GELUs may run as host code, depending on the converters
+        assert cm.stats["segments"] == 1 and cm.stats["host_ops"] == 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fused = nc.compile(timm.utils.reparameterize_model(model), (x,))
     assert cm.stats["nnapi_ops"] <= fused.stats["nnapi_ops"], (cm.stats, fused.stats)
+
+
+class RepMixer(nn.Module):
+    """FastViT's token mixer: ``x + gamma * (mixer(x) - norm(x))``, mixer a MobileOne block
+    (depthwise conv + BN, 1x1 depthwise conv + BN, identity BN), norm an identity BN."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.mixer = RepBlock(c, kernels=(3, 1), groups=c, act=False)
+        self.norm = _bn(c)
+        self.gamma = nn.Parameter(torch.rand(c, 1, 1) + 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gamma * (self.mixer(x) - self.norm(x))
+
+
+def test_fastvit_repmixer_becomes_one_conv() -> None:
+    cm, got, ref = run_compiled(RepMixer(8).eval(), torch.randn(1, 8, 7, 9))
+    assert_close_scaled(got, ref)
+    assert cm.stats["nnapi_ops"] == 1, cm.stats
