@@ -8,6 +8,8 @@ virtual device and by its layout-conversion count (TRANSPOSEs plus NCHW-flagged 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -112,3 +114,15 @@ def test_segformer_decoder_at_android_11_has_no_transpose() -> None:
     cm, got, ref = run_compiled(SegformerDecoder(), torch.randn(1, 3, 64, 64), target="android-11")
     assert_close_scaled(got, ref, rtol=1e-4, atol=1e-4)
     assert cm.stats["layout_conversions"] == 0, cm.stats
+
+
+def test_cpu_twin_reads_token_reshapes_as_the_device_does(tmp_path: Path) -> None:
+    """The CPU fallback scripts the same reference kernels: storage reshapes must agree."""
+    import nnapi_compiler as nc
+    from tests.backend.test_cpu_segment import _run_both, segment_args
+
+    model, x = SegformerDecoder().eval(), torch.randn(1, 3, 32, 32)
+    cm = nc.compile(model, (x,))
+    got, want = _run_both(cm, segment_args(cm.segment, x), tmp_path)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
