@@ -270,8 +270,13 @@ def reduce_rank(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node]:
         groups = {n: _groups(tuple(_ex(n).shape), n, b) for n in cluster}
         if any(len(g) > 4 for g in groups.values()):
             continue
-        replaced.update(_rebuild(gm, cluster, groups))
         changed = True
+        try:
+            replaced.update(_rebuild(gm, cluster, groups))
+        except Exception:  # an op we misjudged: lowering then sees the cluster as it was
+            # New nodes are only read once complete, and each reader is moved over as a whole,
+            # so what was built is either unread (removed below) or already correct.
+            continue
     if changed:
         gm.graph.eliminate_dead_code()
         gm.recompile()
