@@ -27,6 +27,7 @@ Float32 only: quantized kernels would need a new scale.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import attrs
@@ -176,11 +177,15 @@ def _merge(rw: Rewriter, add: Op, conv: Op, other: _Term, signs: tuple[float, fl
                         padding=Padding(-top, bottom, -left, right), fuse=add.fuse)
 
 
-def _shifted_conv(rw: Rewriter, add: Op, a: Value, b: Value, sign: float = 1.0) -> Op | None:
-    """A merged sum plus a per-channel constant (``fold-bn`` ran before the sum was one conv)."""
+def _shifted_conv(rw: Rewriter, add: Op, a: Value, b: Value, sign: float = 1.0,
+                  merged: frozenset[int] | set[int] = frozenset()) -> Op | None:
+    """A merged sum plus a per-channel constant (``fold-bn`` ran before the sum was one conv),
+    or any conv plus one under a fused activation (which ``fold-bn`` leaves alone)."""
     term = _conv_term(rw, a) if _f32_image(a) else None
     if term is None or term.conv is None or add.result.type != a.type:
         return None
+    if a.id not in merged and add.fuse == FuseCode.FUSED_NONE:  # type: ignore[attr-defined]
+        return None  # fold-bn's job (and its ablation stays meaningful)
     t = _channel_vector(rw, b, a.type.shape[1])  # type: ignore[union-attr]
     if t is None:
         return None
@@ -189,11 +194,11 @@ def _shifted_conv(rw: Rewriter, add: Op, a: Value, b: Value, sign: float = 1.0) 
                         bias=rw.b.const(bias.contiguous(), owned=True))
 
 
-def _sum_of_branches(rw: Rewriter, add: Op) -> Op | None:
+def _sum_of_branches(rw: Rewriter, add: Op, merged: set[int]) -> Op | None:
     for a, b in ((add.a, add.b), (add.b, add.a)):  # type: ignore[attr-defined]
         if isinstance(add, ops.Sub) and a is not add.a:  # type: ignore[attr-defined]
             break  # t - conv(x) would negate the conv: left to the branch rule
-        shifted = _shifted_conv(rw, add, a, b, -1.0 if isinstance(add, ops.Sub) else 1.0)
+        shifted = _shifted_conv(rw, add, a, b, -1.0 if isinstance(add, ops.Sub) else 1.0, merged)
         if shifted is not None:
             return shifted
     if add.a.type != add.b.type or add.a.id == add.b.id:  # type: ignore[attr-defined]
@@ -213,12 +218,12 @@ def _sum_of_branches(rw: Rewriter, add: Op) -> Op | None:
     return _merge(rw, add, t0.conv, t1, signs)
 
 
-def _scaled_conv(rw: Rewriter, mul: Op) -> Op | None:
+def _scaled_conv(rw: Rewriter, mul: Op, merged: set[int]) -> Op | None:
     """A merged conv times a per-channel constant (FastViT's layer scale on its branches)."""
     if mul.fuse != FuseCode.FUSED_NONE:  # type: ignore[attr-defined]
         return None
     for a, b in ((mul.a, mul.b), (mul.b, mul.a)):  # type: ignore[attr-defined]
-        term = _conv_term(rw, a) if _f32_image(a) else None
+        term = _conv_term(rw, a) if _f32_image(a) and a.id in merged else None
         if term is None or term.conv is None or mul.result.type != a.type:
             continue
         s = _channel_vector(rw, b, a.type.shape[1])  # type: ignore[union-attr]
@@ -243,6 +248,17 @@ class Reparameterize:
     name: ClassVar[str] = "reparameterize"
 
     def run(self, program: Program) -> PassResult:
-        p, changed = rewrite_ops(program, {ops.Add: _sum_of_branches, ops.Sub: _sum_of_branches,
-                                           ops.Mul: _scaled_conv})
+        merged: set[int] = set()  # results of convs this pass built
+
+        def track(rule: Callable[[Rewriter, Op, set[int]], Op | None]) -> Callable:
+            def apply(rw: Rewriter, op: Op) -> Op | None:
+                new = rule(rw, op, merged)
+                if new is not None:
+                    merged.add(new.results[0].id)
+                return new
+            return apply
+
+        p, changed = rewrite_ops(program, {ops.Add: track(_sum_of_branches),
+                                           ops.Sub: track(_sum_of_branches),
+                                           ops.Mul: track(_scaled_conv)})
         return PassResult(p, changed)
