@@ -55,10 +55,11 @@ def _prefers_nhwc(p: Program) -> set[int]:
 def _spatial_regions(p: Program) -> set[int]:
     """Values (by id) of the connected image regions that hold a spatial op.
 
-    A region is a set of rank-4 float values linked by spatial and layout-following ops
-    (constants do not link: they are permuted at compile time). Storing a region NHWC saves one
-    layout conversion per spatial op in it (each would otherwise carry NNAPI's NCHW flag, which
-    drivers implement with transposes), and costs at most the conversions at its edges. A region
+    A region is a set of rank-4 values (float or quantized) linked by spatial and
+    layout-following ops (constants do not link: they are permuted at compile time). Storing a
+    region NHWC saves one layout conversion per spatial op in it (each would otherwise carry
+    NNAPI's NCHW flag, which drivers implement with transposes), and costs at most the
+    conversions at its edges. A region
     without a spatial op saves nothing, so it stays in PyTorch's order: ``x + c`` on an image
     input is one ADD, with no permute on the way in or out.
     """
@@ -75,7 +76,8 @@ def _spatial_regions(p: Program) -> set[int]:
     for op in p.ops:
         if not (op.spatial or op.layout_follows):
             continue
-        ids = [v.id for v in (*op.inputs(), *op.results) if _image(v.type) and v.id not in consts]
+        ids = [v.id for v in (*op.inputs(), *op.results)  # quantized images link too
+               if isinstance(v.type, TensorType) and v.type.rank == 4 and v.id not in consts]
         for other in ids[1:]:
             parent[find(other)] = find(ids[0])
         if op.spatial and ids:
