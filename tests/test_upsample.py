@@ -45,10 +45,49 @@ def test_interpolate_exact(name: str, target: str) -> None:
     if "bilinear" in name and target == "android-10":
         # RESIZE_BILINEAR at FL3 has neither align_corners nor half-pixel centers.
         assert "resize_bilinear" not in kinds
-        assert "fully_connected" in kinds
+        if name in ("bilinear-size", "bilinear-x2"):  # integer factors: GATHER + depthwise conv
+            assert kinds == {"gather", "depthwise_conv_2d"}, kinds
+            assert cm.stats["layout_conversions"] == 0
+        else:
+            assert "fully_connected" in kinds
 
 
-def test_segmentation_style_head_costs_three_transposes_at_fl3() -> None:
+@pytest.mark.parametrize("factor", [2, 3, 4, 5, 8])
+@pytest.mark.parametrize("size", [(5, 7), (6, 8)])
+def test_integer_bilinear_at_fl3_is_gather_and_depthwise_conv(factor: int, size: tuple) -> None:
+    """Nearest with edge replication (GATHER), then the polyphase kernel: no TRANSPOSE, and as
+    close to eager as the matrix form (measured in docs/passes/simplify-upsample.md)."""
+    class Up(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(self.conv(x), scale_factor=factor, mode="bilinear")
+
+    cm, got, ref = run_compiled(Up(), torch.randn(1, 3, *size))
+    assert_close_scaled(got, ref)
+    assert cm.stats["layout_conversions"] == 0
+    kinds = [op.mnemonic for op in cm.program.compute_ops()]
+    assert kinds.count("gather") == 2 and "fully_connected" not in kinds, kinds
+    assert kinds.count("depthwise_conv_2d") == (1 if factor <= 3 else 2), kinds  # 3x3 at most
+
+
+def test_bilinear_polyphase_kernels() -> None:
+    from nnapi_compiler.passes.upsample import _axis_plan, _box
+
+    assert _box(2) == [0.25, 0.5, 0.25]
+    assert _box(3) == [1 / 3] * 3
+    assert _box(4) == [0.125, 0.25, 0.25, 0.25, 0.125]
+    for s in (2, 3, 4, 7):
+        for n in (1, 2, 5, 6):
+            assert _axis_plan(n, torch_map("bilinear", n, n * s, False, float(s))) is not None
+    # align_corners and fractional factors are not polyphase-periodic: the matrix form stays.
+    assert _axis_plan(5, torch_map("bilinear", 5, 10, True, 2.0)) is None
+    assert _axis_plan(6, torch_map("bilinear", 6, 10, False, None)) is None
+
+
+def test_segmentation_style_head_has_no_transpose_at_fl3() -> None:
     class Head(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -59,7 +98,7 @@ def test_segmentation_style_head_costs_three_transposes_at_fl3() -> None:
 
     cm, got, ref = run_compiled(Head(), torch.randn(1, 3, 32, 40))
     assert_close_scaled(got, ref)
-    assert cm.stats["layout_conversions"] == 3
+    assert cm.stats["layout_conversions"] == 0  # x4: the polyphase form (was 3 TRANSPOSEs)
     cm11, got, ref = run_compiled(Head(), torch.randn(1, 3, 32, 40), target="android-11")
     assert_close_scaled(got, ref)
     assert cm11.stats["layout_conversions"] == 0

@@ -112,6 +112,7 @@ class _Emitter:
     dynamic: Any = None  # nnapi_compiler.dynamic.DynamicModel, for dynamic input dims
     names: dict[int, str] = attrs.field(factory=dict)
     lines: list[str] = attrs.field(factory=list)
+    nhwc_views: set[int] = attrs.field(factory=set)  # values that are channels_last views
 
     def __attrs_post_init__(self) -> None:
         self.names.update({v.id: n for v, n in zip(self.graph.inputs, self.graph.io.input_names,
@@ -142,6 +143,8 @@ class _Emitter:
             self.lines.append(f"_outs = {nnapi}")
         for j, r in enumerate(step.results):
             view = ".permute(0, 3, 1, 2)" if r.type.dim_order is DimOrder.NHWC else ""
+            if view:
+                self.nhwc_views.add(r.id)
             self.lines.append(f"{self.name(r)} = _outs[{j}]{view}")
 
     def host(self, op: HostOp, k: int) -> None:
@@ -157,7 +160,20 @@ class _Emitter:
         if leaf.kind is LeafKind.CONST:
             return repr(leaf.value)
         src = self.name(leaf.value)
+        if leaf.value.id in self.nhwc_views:  # eager's memory format: see channels_last_flag
+            src = f"({src} if _channels_last else {src}.contiguous())"
         return f"{src}.reshape([])" if leaf.scalar else src
+
+    def channels_last_flag(self) -> None:
+        """``_channels_last``: an image input arrived channels_last (PyTorch then returns
+        channels_last images, so NHWC outputs stay views); otherwise outputs are made contiguous,
+        as eager returns them."""
+        io = self.graph.io
+        self.lines.append("_channels_last = False")
+        for n, s in zip(io.input_names, io.input_shapes, strict=True):
+            if len(s) == 4:
+                self.lines += [f"if {n}.is_contiguous(memory_format=torch.channels_last) and "
+                               f"not {n}.is_contiguous():", "    _channels_last = True"]
 
     def forward(self) -> str:
         io = self.graph.io
@@ -174,6 +190,9 @@ class _Emitter:
             else:
                 self.host(step, hosts)
                 hosts += 1
+        if any(lf.kind is not LeafKind.CONST and lf.value.id in self.nhwc_views
+               for lf in io.leaves):
+            self.channels_last_flag()
         self.lines.append(f"return {_structure_src(io.out_spec, [self.leaf(lf) for lf in io.leaves])}")
         params = ", ".join(f"{n}: torch.Tensor" for n in io.input_names)
         return f"def forward(self, {params}):\n" + textwrap.indent("\n".join(self.lines), "    ")

@@ -4,6 +4,9 @@ Channel shuffle (ShuffleNet): ``x.view(b, g, c // g, h, w).transpose(1, 2).conti
 .view(b, c, h, w)`` goes through a rank-5 tensor NNAPI cannot hold; it is exactly
 ``torch.channel_shuffle(x, g)``, which lowers to one CHANNEL_SHUFFLE.
 
+Rank-5/6 views whose dims move together (ResNeSt's radix split, window partitions) are merged
+to rank <= 4 by ``rank_reduce.reduce_rank``, the general form of the same idea.
+
 A rewrite replaces nodes the captured output list may name directly (when the idiom is the
 model's output), so ``rewrite`` remaps ``Captured.out_leaves`` through every replacement.
 """
@@ -15,6 +18,7 @@ import torch.fx
 
 from .capture import EXAMPLE, Captured
 from .patterns_attention import split_head_permute, split_packed_projection
+from .rank_reduce import reduce_rank
 
 _RESHAPES = {"view", "reshape", "flatten"}
 
@@ -55,6 +59,7 @@ def rewrite(cap: Captured) -> int:
     replaced = fuse_channel_shuffle(cap.gm)
     replaced.update(split_packed_projection(cap.gm))
     replaced.update(split_head_permute(cap.gm))
+    replaced.update(reduce_rank(cap.gm))  # rank-5/6 views the shuffle rewrite did not take
     cap.out_leaves = [replaced.get(x, x) if isinstance(x, torch.fx.Node) else x for x in cap.out_leaves]
     return len(replaced)
 

@@ -62,13 +62,13 @@ class ShareConstants:
 
 def _reshape(rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
     assert isinstance(op, ops.Reshape)
-    if op.x.type.shape == op.shape and op.x.type.dim_order is DimOrder.CONTIGUOUS:
+    if op.result.type == op.x.type:
         return (op.x,)
     inner = rw.defining(op.x)
     if isinstance(inner, ops.Reshape) and inner.x.type.dim_order is DimOrder.CONTIGUOUS:
-        if inner.x.type.shape == op.shape:  # the chain is the identity
+        if inner.x.type == op.result.type:  # the chain is the identity
             return (inner.x,)
-        return (rw.b.emit(ops.Reshape, x=inner.x, shape=op.shape),)
+        return attrs.evolve(op, x=inner.x)  # the outer reshape's fields (out_order) kept
     return None
 
 

@@ -52,6 +52,64 @@ def _prefers_nhwc(p: Program) -> set[int]:
     return want
 
 
+def _spatial_regions(p: Program) -> set[int]:
+    """Values (by id) of the connected image regions that hold a spatial op.
+
+    A region is a set of rank-4 values (float or quantized) linked by spatial and
+    layout-following ops (constants do not link: they are permuted at compile time). Storing a
+    region NHWC saves one layout conversion per spatial op in it (each would otherwise carry
+    NNAPI's NCHW flag, which drivers implement with transposes), and costs at most the
+    conversions at its edges. A region
+    without a spatial op saves nothing, so it stays in PyTorch's order: ``x + c`` on an image
+    input is one ADD, with no permute on the way in or out.
+    """
+    consts = set(p.constants())
+    parent: dict[int, int] = {}
+
+    def find(a: int) -> int:
+        while parent.setdefault(a, a) != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    spatial_ids = []
+    for op in p.ops:
+        if not (op.spatial or op.layout_follows):
+            continue
+        ids = [v.id for v in (*op.inputs(), *op.results)  # quantized images link too
+               if isinstance(v.type, TensorType) and v.type.rank == 4 and v.id not in consts]
+        for other in ids[1:]:
+            parent[find(other)] = find(ids[0])
+        if op.spatial and ids:
+            spatial_ids.append(ids[0])
+    roots = {find(i) for i in spatial_ids}
+    return {i for i in parent if find(i) in roots}
+
+
+def _physical(x: Value) -> tuple[int, ...]:
+    n, c, h, w = x.type.shape  # type: ignore[union-attr]
+    return (n, h, w, c)
+
+
+def _stored_nhwc(rw: Rewriter, x: Value) -> Value | None:
+    """A value whose stored bytes are ``x`` (NCHW) in NHWC order, if ``x`` was made from one.
+
+    ``t.transpose(1, 2).reshape(N, C, H, W)`` of tokens ``t`` [N, H*W, C], and
+    ``y.permute(0, 3, 1, 2)`` of a channels-last ``y`` [N, H, W, C], are NHWC images stored
+    as ``t`` and ``y`` are: a RESHAPE relabels them, where a TRANSPOSE would move every byte.
+    """
+    op = rw.defining(x)
+    n, c, h, w = x.type.shape  # type: ignore[union-attr]
+    if isinstance(op, ops.Transpose) and op.perm == TO_NCHW and op.x.type.dim_order is DimOrder.CONTIGUOUS:
+        return op.x
+    if isinstance(op, ops.Reshape) and op.shape == (n, c, h, w):
+        t = rw.defining(op.x)
+        if isinstance(t, ops.Transpose) and t.perm == (0, 2, 1) and \
+                t.x.type.dim_order is DimOrder.CONTIGUOUS and t.x.type.shape == (n, h * w, c):
+            return t.x
+    return None
+
+
 def _boundary(p: Program) -> list[Value]:
     """Values that host code produces: program inputs and host op results."""
     return [*p.inputs, *(r for op in p.ops if isinstance(op, ops.HostOp) for r in op.results)]
@@ -80,6 +138,9 @@ class _Layout:
             return rw.b.const(data.permute(NHWC).contiguous(), DimOrder.NHWC, c.result.type.quant)
         if x.type.rank < 4:  # type: ignore[union-attr]
             x = rw.b.emit(ops.Reshape, x=x, shape=(1,) * (4 - x.type.rank) + x.type.shape)
+        stored = _stored_nhwc(rw, x)
+        if stored is not None:
+            return rw.b.emit(ops.Reshape, x=stored, shape=_physical(x), out_order=DimOrder.NHWC)
         return rw.b.emit(ops.Transpose, x=x, perm=NHWC, out_order=DimOrder.NHWC)
 
     def contiguous(self, rw: Rewriter, x: Value) -> Value:
@@ -104,6 +165,10 @@ class _Layout:
             return self.rebuild(rw, op)  # already in physical terms (an earlier run)
         ins = op.inputs()
         any_nhwc = any(x.type.dim_order is DimOrder.NHWC for x in ins)
+        if isinstance(op, ops.Transpose | ops.Reshape) and not any_nhwc:
+            tokens = self.tokens(rw, op)
+            if tokens is not None:
+                return tokens
         if op.spatial:
             field = op.input_fields()[0]
             return self.rebuild(rw, op, **{field: self.nhwc(rw, getattr(op, field))})
@@ -130,10 +195,37 @@ class _Layout:
         if isinstance(op, ops.FullyConnected):
             return self.fc(rw, op, ins[0])
         if isinstance(op, ops.Transpose):
-            return self.rebuild(rw, op, perm=tuple(TO_NCHW[p] for p in op.perm))
+            perm = tuple(TO_NCHW[p] for p in op.perm)
+            if perm == (0, 1, 2, 3):  # x.permute(0, 2, 3, 1): the NHWC storage itself
+                return (rw.b.emit(ops.Reshape, x=ins[0], shape=ins[0].type.shape,
+                                  reads_storage=True),)
+            return self.rebuild(rw, op, perm=perm)
         if isinstance(op, ops.Reshape) and nhwc_is_contiguous(ins[0].type):
             return self.rebuild(rw, op)
         return self.nchw(rw, op)
+
+    def tokens(self, rw: Rewriter, op: Op) -> tuple[Value, ...] | None:
+        """``x.flatten(2).transpose(1, 2)`` of an NHWC ``x``: [N, H*W, C] is its storage.
+
+        Visited after the flatten, which read ``x`` through a TRANSPOSE to NCHW; both become
+        unread and the rewrite driver erases them. Also a reshape of such a storage view.
+        """
+        src = op.x  # type: ignore[attr-defined]
+        inner = rw.defining(src)
+        if isinstance(op, ops.Reshape):
+            if isinstance(inner, ops.Reshape) and inner.reads_storage:
+                return (rw.b.emit(ops.Reshape, x=inner.x, shape=op.shape, reads_storage=True),)
+            return None
+        if op.perm != (0, 2, 1) or not isinstance(inner, ops.Reshape):  # type: ignore[attr-defined]
+            return None
+        to_nchw = rw.defining(inner.x)
+        if not isinstance(to_nchw, ops.Transpose) or to_nchw.perm != TO_NCHW or \
+                to_nchw.x.type.dim_order is not DimOrder.NHWC:
+            return None
+        n, h, w, c = to_nchw.x.type.shape
+        if inner.shape != (n, c, h * w):
+            return None
+        return (rw.b.emit(ops.Reshape, x=to_nchw.x, shape=(n, h * w, c), reads_storage=True),)
 
     def nchw(self, rw: Rewriter, op: Op) -> Op | tuple[Value, ...]:
         """Anything else reads PyTorch's order."""
@@ -183,10 +275,11 @@ class LayoutNHWC:
         # channels_last tensors, so any that an NHWC-friendly op reads is taken NHWC rather than
         # transposed inside NNAPI.
         users = program.users()
+        regions = _spatial_regions(program)
         retype = {x.id for x in _boundary(program)
                   if _image(x.type) and x.type.dim_order is DimOrder.CONTIGUOUS and (
-                      x.id in want or any(u.spatial or u.layout_follows
-                                          for u in users.get(x.id, [])))}
+                      x.id in want or (x.id in regions and any(
+                          u.spatial or u.layout_follows for u in users.get(x.id, []))))}
         physical = {op.results[0].id for op in program.ops if op.results and any(
             x.type.dim_order is DimOrder.NHWC for x in op.inputs())}
         rw = Rewriter.start(program, recursive=False)  # a conversion: never revisit its output

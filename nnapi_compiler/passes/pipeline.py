@@ -11,13 +11,14 @@ from . import (  # noqa: F401 - each module registers its pass
     fuse_activation,
     layout,
     legalize,
+    reparam,
     requantize_bias,
     upsample,
 )
 from .base import PassHook, PassManager, parse_pipeline
 
 DEFAULT_PIPELINE = (
-    "legalize,requantize-bias,fold-constants,fold-bn,fuse-activation,simplify-reshape,"
+    "legalize,requantize-bias,fold-constants,fold-bn,reparameterize,fuse-activation,simplify-reshape,"
     "layout-nhwc,"
     "simplify-upsample,share-constants,dce"
 )

@@ -8,7 +8,9 @@ picks the cheapest NNAPI form whose maps equal PyTorch's on both axes at the tar
 1. RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR, without flags or (FL4+) with align_corners or
    half_pixel_centers;
 2. otherwise nearest becomes GATHER per axis (exact index selection, FL3);
-3. otherwise bilinear becomes two FULLY_CONNECTED ops with PyTorch's own interpolation
+3. otherwise bilinear by integer factors on NHWC data becomes GATHER (nearest with edge
+   replication) then a depthwise conv per axis (``_polyphase``): no TRANSPOSE;
+4. otherwise bilinear becomes two FULLY_CONNECTED ops with PyTorch's own interpolation
    matrices (exact coefficients), with the transposes that bring each axis last.
 Bilinear maps are compared within 2 float32 ulps: both kernels compute the same coefficients
 and differ only in float rounding order, as the matrix form itself does.
@@ -132,10 +134,86 @@ def _lower(rw: Rewriter, op: Op) -> tuple[Value, ...]:
             if not (m.shape[0] == m.shape[1] and torch.equal(m, torch.eye(m.shape[0]))):
                 y = b.emit(ops.Gather, x=y, axis=axis, indices=m.argmax(1).tolist())
         return (y,)
+    if op.mode == "bilinear" and x.type.quant is None and x.type.dim_order is DimOrder.NHWC:
+        y = _polyphase(rw, x, want_h, want_w)
+        if y is not None:
+            return (y,)
     if x.type.quant is not None:  # the matrices are float: resample between (DE)QUANTIZE
         y = _matrix_form(rw, b.emit(ops.Dequantize, x=x), want_h, want_w)
         return (b.emit(ops.Quantize, x=y, quant=x.type.quant, out_code=x.type.code),)
     return (_matrix_form(rw, x, want_h, want_w),)
+
+
+def _box(s: int) -> list[float]:
+    """The kernel that turns nearest x s into half-pixel bilinear x s (see ``_polyphase``)."""
+    if s % 2:
+        return [1.0 / s] * s
+    return [0.5 / s] + [1.0 / s] * (s - 1) + [0.5 / s]
+
+
+def _axis_plan(size: int, want: torch.Tensor) -> tuple[list[int], list[float]] | None:
+    """(GATHER indices, kernel) with ``valid_conv(gather(x), kernel) == want @ x`` on one axis.
+
+    Half-pixel bilinear by an integer factor s puts input sample i at output coordinate
+    s*i + (s-1)/2, exactly where nearest x s centres its block of copies. Output phase r then
+    mixes x[i] with one neighbour, in proportions that a phase-independent kernel reproduces on
+    the nearest-upsampled signal: a box of s taps 1/s (odd s), or s+1 taps
+    [1/2s, 1/s, ..., 1/s, 1/2s] (even s; s = 2 gives [1/4, 1/2, 1/4]). PyTorch clamps source
+    coordinates at the borders, which is edge replication: the GATHER indices clamp too. The
+    composite map is checked against PyTorch's own (``want``), so any other case (align_corners,
+    non-integer factors) returns None.
+    """
+    out = want.shape[0]
+    if out % size or out == size:
+        return None
+    s = out // size
+    k = _box(s)
+    m = len(k) // 2
+    idx = [min(max((p - m) // s, 0), size - 1) for p in range(out + 2 * m)]
+    composite = torch.zeros(out, size, dtype=torch.float64)
+    for o in range(out):
+        for j, kj in enumerate(k):
+            composite[o, idx[o + j]] += kj
+    # PyTorch computes each source coordinate in float32 (values up to ``size``), so its own
+    # coefficients are the ideal ones within a few ulps of ``size``; ours are the ideal ones.
+    eps = torch.finfo(F32).eps
+    if not torch.allclose(composite.to(F32), want, rtol=2 * eps, atol=4 * eps * size):
+        return None
+    return idx, k
+
+
+def _polyphase(rw: Rewriter, x: Value, mh: torch.Tensor, mw: torch.Tensor) -> Value | None:
+    """Bilinear resize by integer factors on NHWC data: GATHER per axis, then DEPTHWISE_CONV_2D.
+
+    No TRANSPOSE (the matrix form needs three at FL3). Factors 2 and 3 take 3 ops (two GATHERs
+    and one 3x3 depthwise conv); larger factors convolve each axis on its own (1-D kernels), so
+    the work per output stays about 2(s+1) multiply-adds instead of (s+1)^2.
+    """
+    b = rw.b
+    h, w = x.type.shape[1], x.type.shape[2]
+    eye_h = mh.shape[0] == h and torch.equal(mh, torch.eye(h))
+    eye_w = mw.shape[0] == w and torch.equal(mw, torch.eye(w))
+    plan_h = None if eye_h else _axis_plan(h, mh)
+    plan_w = None if eye_w else _axis_plan(w, mw)
+    if (plan_h is None and not eye_h) or (plan_w is None and not eye_w):
+        return None
+    c = x.type.shape[3]
+    kh = torch.tensor(plan_h[1] if plan_h else [1.0], dtype=F32)
+    kw = torch.tensor(plan_w[1] if plan_w else [1.0], dtype=F32)
+    bias = b.const(torch.zeros(c))
+
+    def conv(y: Value, k2: torch.Tensor) -> Value:
+        filt = k2.reshape(1, *k2.shape, 1).expand(1, *k2.shape, c).contiguous()
+        return b.emit(ops.DepthwiseConv2d, input=y, filter=b.const(filt, owned=True), bias=bias)
+
+    y = x
+    separate = len(kh) * len(kw) > 9
+    for axis, plan, k2 in ((1, plan_h, kh.reshape(-1, 1)), (2, plan_w, kw.reshape(1, -1))):
+        if plan is not None:
+            y = b.emit(ops.Gather, x=y, axis=axis, indices=plan[0])
+            if separate:
+                y = conv(y, k2)
+    return y if separate else conv(y, torch.outer(kh, kw))
 
 
 def _fc_last(rw: Rewriter, x: Value, m: torch.Tensor) -> Value:

@@ -34,17 +34,27 @@ class Reshape(NnapiOp):
     results: tuple[Value, ...] = ()
     x: Value
     shape: tuple[int, ...] = attrs.field(converter=tuple)
+    # Token idioms on NHWC storage (passes/layout.py): ``reads_storage`` reads an NHWC input in
+    # its stored order ([N, H, W, C] as [N, H*W, C] is ``x.flatten(2).transpose(1, 2)``);
+    # ``out_order=NHWC`` labels the result an NHWC image ([N, H*W, C] tokens stored as
+    # [N, H, W, C] are ``t.transpose(1, 2).reshape(N, C, H, W)``). RESHAPE itself always moves
+    # stored bytes; these only say what the IR types mean. None (unset, not printed) = off.
+    reads_storage: bool | None = None
+    out_order: DimOrder | None = None
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def infer(self) -> tuple[TensorType, ...]:
-        return (attrs.evolve(self.x.type, shape=self.shape, dim_order=DimOrder.CONTIGUOUS),)
+        return (attrs.evolve(self.x.type, shape=self.shape,
+                             dim_order=self.out_order or DimOrder.CONTIGUOUS),)
 
     def check(self) -> list[str]:
         t = self.x.type
         if t.known and t.numel != _prod(self.shape):
             return [f"reshape {t.shape} -> {self.shape} changes the element count"]
-        if t.dim_order is DimOrder.NHWC and not nhwc_is_contiguous(t):
+        if t.dim_order is DimOrder.NHWC and not nhwc_is_contiguous(t) and not self.reads_storage:
             return ["reshape of NHWC data whose element order differs from PyTorch's"]
+        if self.out_order is DimOrder.NHWC and len(self.shape) != 4:
+            return ["an NHWC-producing reshape must be rank 4"]
         return []
 
     def nnapi_operands(self) -> list[Operand]:
