@@ -147,6 +147,8 @@ class _Emitter:
         if leaf.kind is LeafKind.CONST:
             return repr(leaf.value)
         src = self.name(leaf.value)
+        if leaf.cast is not None:
+            src = f"{src}.to({leaf.cast})"
         return f"{src}.reshape([])" if leaf.scalar else src
 
     def forward(self) -> str:

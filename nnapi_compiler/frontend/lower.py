@@ -26,6 +26,7 @@ from ..ir.codes import OperandCode
 from ..ir.model import IOSpec, Leaf, LeafKind
 from ..ir.ops.base import Loc, Op
 from ..ir.ops.host import ArgRef, CallKind, HostCall, HostOp
+from ..ir.ops.logic import Select
 from ..ir.program import Program
 from ..ir.types import DimOrder, HostType, Quant, TensorType, Value, float_type, int_type
 from .capture import EXAMPLE, Captured, source_of
@@ -274,6 +275,11 @@ def _same_quant(t: TensorType, ex: torch.Tensor) -> bool:
     return bool(f32[0] == f32[1]) and t.quant.zero_point == ex.q_zero_point()
 
 
+#: The NNAPI tensor type that carries each PyTorch dtype (int64 indices travel as int32).
+_CARRIED = {torch.float32: OperandCode.TENSOR_FLOAT32, torch.bool: OperandCode.TENSOR_BOOL8,
+            torch.int32: OperandCode.TENSOR_INT32, torch.int64: OperandCode.TENSOR_INT32}
+
+
 def _check_result(node: torch.fx.Node, result: Any, ex: Any) -> None:
     """A lowering must reproduce the example's shape exactly; anything else is our bug."""
     if isinstance(result, Value):
@@ -284,8 +290,8 @@ def _check_result(node: torch.fx.Node, result: Any, ex: Any) -> None:
                 raise Refuse(f"PyTorch's output quantization (scale {ex.q_scale():.6g}, zero point "
                              f"{ex.q_zero_point()}) differs from what NNAPI's op produces "
                              f"({result.type})")
-        elif ex.dtype != torch.float32:
-            raise Refuse(f"produces dtype {ex.dtype}; only float32 and quint8 tensors are supported")
+        elif _CARRIED.get(ex.dtype) != result.type.code:
+            raise Refuse(f"produces dtype {ex.dtype}; NNAPI's op gives {result.type}")
         # NNAPI has no 0-d tensors: a PyTorch scalar tensor is carried as shape [1].
         if tuple(result.type.logical_shape) != (tuple(ex.shape) or (1,)):
             raise ConversionError(
@@ -306,7 +312,12 @@ def _outputs(
                 raise ConversionError("a model output is a constant tensor; nothing to compile")
             ex = leaf.meta.get(EXAMPLE) if isinstance(leaf, torch.fx.Node) else None
             scalar = isinstance(ex, torch.Tensor) and ex.dim() == 0
-            leaves.append(Leaf(LeafKind.VALUE, val, scalar=scalar))
+            cast = None
+            if isinstance(val.type, TensorType) and val.type.code == OperandCode.TENSOR_BOOL8:
+                val, cast = _bool_as_int(b, val), torch.bool  # the runtime returns no bool tensors
+            elif isinstance(ex, torch.Tensor) and ex.dtype == torch.int64:
+                cast = torch.int64  # carried as int32
+            leaves.append(Leaf(LeafKind.VALUE, val, scalar=scalar, cast=cast))
         elif isinstance(val, torch.Tensor):
             raise ConversionError("a model output does not depend on the inputs; nothing to compile")
         else:
@@ -314,3 +325,12 @@ def _outputs(
     if not any(lf.kind is LeafKind.VALUE and lf.value not in inputs for lf in leaves):
         raise ConversionError("the model computes no tensor from its inputs")
     return tuple(leaves)
+
+
+def _bool_as_int(b: Builder, v: Value) -> Value:
+    """A BOOL8 value as int32 0 / 1 (SELECT between constants): the runtime returns no bool
+    tensors, so the wrapper casts this back to bool."""
+    shape = v.type.shape
+    ones = b.const(torch.ones(shape, dtype=torch.int32))
+    zeros = b.const(torch.zeros(shape, dtype=torch.int32))
+    return b.emit(Select, cond=v, x=ones, y=zeros)

@@ -4,6 +4,7 @@ from . import (
     activation,
     arith,
     conv,
+    logic,
     mathops,
     norm,
     pool,
@@ -16,5 +17,5 @@ from . import (
     smooth,
 )
 
-__all__ = ["activation", "arith", "conv", "mathops", "norm", "pool", "qdq", "quantized", "reduce",
+__all__ = ["activation", "arith", "conv", "logic", "mathops", "norm", "pool", "qdq", "quantized", "reduce",
            "resize", "shape", "slicing", "smooth"]

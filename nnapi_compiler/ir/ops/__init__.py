@@ -36,6 +36,20 @@ from .elementwise import (
 )
 from .host import HostOp
 from .linear import FullyConnected
+from .logic import (
+    ArgMax,
+    ArgMin,
+    Equal,
+    Greater,
+    GreaterEqual,
+    Less,
+    LessEqual,
+    LogicalAnd,
+    LogicalNot,
+    LogicalOr,
+    NotEqual,
+    Select,
+)
 from .quant import Dequantize, Quantize
 from .reduce import InstanceNorm, LogSoftmax, Mean, ReduceSum, Softmax
 from .resize import ResizeBilinear, ResizeNearest
@@ -76,6 +90,18 @@ LAYOUT_FLAG_CODES = frozenset(
 )
 
 __all__ = [
+    "ArgMax",
+    "ArgMin",
+    "Equal",
+    "Greater",
+    "GreaterEqual",
+    "Less",
+    "LessEqual",
+    "LogicalAnd",
+    "LogicalNot",
+    "LogicalOr",
+    "NotEqual",
+    "Select",
     "HW",
     "LAYOUT_FLAG_CODES",
     "Abs",

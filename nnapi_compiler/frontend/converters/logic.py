@@ -1,0 +1,196 @@
+"""Comparisons, logic, ``torch.where`` / ``masked_fill`` and argmax / argmin (issue 10).
+
+Comparisons (``==``, ``torch.gt``, ``x.le(0.5)``, ATen ``*.Tensor`` / ``*.Scalar``) become
+EQUAL ... GREATER_EQUAL with a TENSOR_BOOL8 result; ``&``, ``|``, ``~`` and ``logical_*`` on bool
+tensors become LOGICAL_AND / OR / NOT. ``torch.where`` is SELECT, which does not broadcast, so each
+operand is first broadcast exactly (values by MUL with ones, conditions by LOGICAL_OR with false,
+Python scalars as full constants). argmax / argmin are ARGMAX / ARGMIN: NNAPI's result is int32
+where PyTorch's is int64; the value is carried as TENSOR_INT32 and a model output is cast back
+on the host (see ``lower._outputs``).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+
+from ...ir import ops
+from ...ir.codes import OperandCode
+from ...ir.types import Value
+from ..lower import Ctx
+from ..registry import Refuse, converter
+from ._util import axis, value
+from .activation import _aten
+
+_BOOL = OperandCode.TENSOR_BOOL8
+_I32 = OperandCode.TENSOR_INT32
+_F32 = OperandCode.TENSOR_FLOAT32
+_DTYPE = {_F32: torch.float32, _I32: torch.int32, _BOOL: torch.bool}
+
+
+def _const_like(ctx: Ctx, x: Any, code: OperandCode, shape: tuple[int, ...] = (1,)) -> Value:
+    """A Python number or constant tensor as a constant of ``code``, refusing lossy changes."""
+    dtype = _DTYPE[code]
+    t = x.detach() if isinstance(x, torch.Tensor) else torch.tensor(x)
+    if t.is_quantized or t.is_complex():
+        raise Refuse(f"operand of dtype {t.dtype} is not supported")
+    if dtype != torch.float32 and t.is_floating_point():
+        raise Refuse(f"mixing a {dtype} tensor with a floating-point operand is not supported")
+    if dtype == torch.int32 and t.dtype == torch.int64 and t.numel() and (
+            int(t.min()) < -2**31 or int(t.max()) >= 2**31):
+        raise Refuse("an int64 constant outside the int32 range")
+    if dtype == torch.bool and t.dtype != torch.bool:
+        raise Refuse("a bool tensor combined with a number")
+    out = torch.empty(shape if t.dim() == 0 else t.shape, dtype=dtype)
+    return ctx.const(out.copy_(t))  # a fresh tensor with standard strides (t may be expanded)
+
+
+def _operands(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
+    """Both operands as IR values of one NNAPI type (float32, int32 or bool)."""
+    vals = [v for v in (lhs, rhs) if isinstance(v, Value)]
+    if not vals:
+        raise Refuse("neither operand is a tensor computed from the inputs")
+    code = vals[0].type.code
+    if code not in _DTYPE:
+        raise Refuse(f"{code.name} operands are not supported")
+    if len(vals) == 2 and vals[1].type.code != code:
+        raise Refuse(f"operands of different types ({code.name}, {vals[1].type.code.name})")
+    a = lhs if isinstance(lhs, Value) else _const_like(ctx, lhs, code)
+    b = rhs if isinstance(rhs, Value) else _const_like(ctx, rhs, code)
+    if max(a.type.rank, b.type.rank) > 4:
+        raise Refuse("broadcasting beyond rank 4 has no NNAPI form")
+    return a, b
+
+
+def _compare(cls: type[ops.NnapiOp]) -> Any:
+    def convert(ctx: Ctx, a: dict) -> Any:
+        x, y = _operands(ctx, a["input"], a["other"])
+        return ctx.emit(cls, a=x, b=y)
+
+    return convert
+
+
+_SIG = lambda input, other: None  # noqa: E731
+for _names, _cls in (
+    (("eq", "__eq__"), ops.Equal),
+    (("ne", "__ne__", "not_equal"), ops.NotEqual),
+    (("lt", "__lt__", "less"), ops.Less),
+    (("le", "__le__", "less_equal"), ops.LessEqual),
+    (("gt", "__gt__", "greater"), ops.Greater),
+    (("ge", "__ge__", "greater_equal"), ops.GreaterEqual),
+):
+    _short = _names[0]
+    _ops = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+            "gt": operator.gt, "ge": operator.ge}
+    _targets = [getattr(torch, n) for n in _names if hasattr(torch, n)]
+    converter(_ops[_short], *_targets, *_names,
+              *_aten(f"{_short}.Tensor", f"{_short}.Scalar"), sig=_SIG)(_compare(_cls))
+
+
+def _bools(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
+    x, y = _operands(ctx, lhs, rhs)
+    if x.type.code != _BOOL:
+        raise Refuse("bitwise operations on non-bool tensors are not supported")
+    return x, y
+
+
+@converter(torch.logical_and, operator.and_, "logical_and", "__and__", "__rand__",
+           *_aten("logical_and.default", "bitwise_and.Tensor", "bitwise_and.Scalar"), sig=_SIG)
+def logical_and(ctx: Ctx, a: dict) -> Any:
+    x, y = _bools(ctx, a["input"], a["other"])
+    return ctx.emit(ops.LogicalAnd, a=x, b=y)
+
+
+@converter(torch.logical_or, operator.or_, "logical_or", "__or__", "__ror__",
+           *_aten("logical_or.default", "bitwise_or.Tensor", "bitwise_or.Scalar"), sig=_SIG)
+def logical_or(ctx: Ctx, a: dict) -> Any:
+    x, y = _bools(ctx, a["input"], a["other"])
+    return ctx.emit(ops.LogicalOr, a=x, b=y)
+
+
+@converter(torch.logical_not, operator.invert, "logical_not", "__invert__", "bitwise_not",
+           *_aten("logical_not.default", "bitwise_not.default"), sig=lambda input: None)
+def logical_not(ctx: Ctx, a: dict) -> Any:
+    x = value(a["input"])
+    if x.type.code != _BOOL:
+        raise Refuse("logical_not / ~ of a non-bool tensor is not supported")
+    return ctx.emit(ops.LogicalNot, x=x)
+
+
+def _broadcast(ctx: Ctx, x: Any, code: OperandCode, shape: tuple[int, ...]) -> Value:
+    """``x`` broadcast to ``shape`` exactly: constants expanded at compile time, values by
+    MUL with ones (x * 1 is x, signed zeros and NaN included) or LOGICAL_OR with false."""
+    if not isinstance(x, Value):
+        t = x.detach() if isinstance(x, torch.Tensor) else torch.tensor(x)
+        if t.dim() > len(shape):
+            raise Refuse("operand has more dims than the result")
+        return _const_like(ctx, t.expand(shape), code, shape)
+    if x.type.code != code:
+        raise Refuse(f"where() operands of different types ({x.type.code.name}, {code.name})")
+    if tuple(x.type.shape) == shape:
+        return x
+    src = (1,) * (len(shape) - x.type.rank) + tuple(x.type.shape)
+    ones = [t if s == 1 else 1 for s, t in zip(src, shape, strict=True)]
+    if code == _BOOL:
+        return ctx.emit(ops.LogicalOr, a=x, b=ctx.const(torch.zeros(ones, dtype=torch.bool)))
+    return ctx.emit(ops.Mul, a=x, b=ctx.const(torch.ones(ones, dtype=_DTYPE[code])))
+
+
+def select(ctx: Ctx, cond: Any, x: Any, y: Any) -> Value:
+    ex = ctx.example
+    shape = tuple(ex.shape) or (1,)
+    if len(shape) > 4:
+        raise Refuse("where() beyond rank 4 has no NNAPI form")
+    code = {torch.float32: _F32, torch.int32: _I32, torch.int64: _I32}.get(ex.dtype)
+    if code is None:
+        raise Refuse(f"where() producing {ex.dtype} is not supported")
+    c = value(cond, "the condition")
+    if c.type.code != _BOOL:
+        raise Refuse("the condition must be a bool tensor")
+    return ctx.emit(ops.Select, cond=_broadcast(ctx, c, _BOOL, shape),
+                    x=_broadcast(ctx, x, code, shape), y=_broadcast(ctx, y, code, shape))
+
+
+@converter(torch.where, "where", *_aten("where.self", "where.ScalarOther", "where.ScalarSelf",
+                                         "where.Scalar"),
+           sig=lambda condition, input, other: None)
+def where(ctx: Ctx, a: dict) -> Any:
+    return select(ctx, a["condition"], a["input"], a["other"])
+
+
+@converter(torch.masked_fill, "masked_fill", "masked_fill_",
+           *_aten("masked_fill.Scalar", "masked_fill.Tensor", "masked_fill_.Scalar",
+                  "masked_fill_.Tensor"),
+           sig=lambda input, mask, value: None)
+def masked_fill(ctx: Ctx, a: dict) -> Any:
+    fill = a["value"]
+    if isinstance(fill, Value):
+        raise Refuse("masked_fill with a fill value computed at run time is not supported")
+    return select(ctx, a["mask"], fill, a["input"])
+
+
+def _arg(cls: type[ops.ArgMax]) -> Any:
+    def convert(ctx: Ctx, a: dict) -> Any:
+        x = value(a["input"])
+        if x.type.code not in (_F32, _I32):
+            raise Refuse(f"argmax/argmin of {x.type.code.name} is not supported")
+        dim = a["dim"]
+        if dim is None:
+            if x.type.rank != 1:
+                x = ctx.emit(ops.Reshape, x=x, shape=(x.type.numel,))
+            dim = 0
+        d = axis(dim, x.type.rank)
+        y = ctx.emit(cls, x=x, axis=d)
+        want = tuple(ctx.example.shape) or (1,)
+        if tuple(y.type.shape) != want:  # keepdim, or argmax of the whole tensor with keepdim
+            y = ctx.emit(ops.Reshape, x=y, shape=want)
+        return y
+
+    return convert
+
+
+_ARG_SIG = lambda input, dim=None, keepdim=False: None  # noqa: E731
+converter(torch.argmax, "argmax", *_aten("argmax.default"), sig=_ARG_SIG)(_arg(ops.ArgMax))
+converter(torch.argmin, "argmin", *_aten("argmin.default"), sig=_ARG_SIG)(_arg(ops.ArgMin))
