@@ -86,7 +86,8 @@ for _names, _cls in (
             "gt": operator.gt, "ge": operator.ge}
     _targets = [getattr(torch, n) for n in _names if hasattr(torch, n)]
     converter(_ops[_short], *_targets, *_names,
-              *_aten(f"{_short}.Tensor", f"{_short}.Scalar"), sig=_SIG)(_compare(_cls))
+              *_aten(*(f"{n}.{o}" for n in _names for o in ("Tensor", "Scalar"))),
+              sig=_SIG)(_compare(_cls))
 
 
 def _bools(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
@@ -97,14 +98,16 @@ def _bools(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
 
 
 @converter(torch.logical_and, operator.and_, "logical_and", "__and__", "__rand__",
-           *_aten("logical_and.default", "bitwise_and.Tensor", "bitwise_and.Scalar"), sig=_SIG)
+           *_aten("logical_and.default", "bitwise_and.Tensor", "bitwise_and.Scalar",
+                  "__and__.Tensor", "__and__.Scalar"), sig=_SIG)
 def logical_and(ctx: Ctx, a: dict) -> Any:
     x, y = _bools(ctx, a["input"], a["other"])
     return ctx.emit(ops.LogicalAnd, a=x, b=y)
 
 
 @converter(torch.logical_or, operator.or_, "logical_or", "__or__", "__ror__",
-           *_aten("logical_or.default", "bitwise_or.Tensor", "bitwise_or.Scalar"), sig=_SIG)
+           *_aten("logical_or.default", "bitwise_or.Tensor", "bitwise_or.Scalar",
+                  "__or__.Tensor", "__or__.Scalar"), sig=_SIG)
 def logical_or(ctx: Ctx, a: dict) -> Any:
     x, y = _bools(ctx, a["input"], a["other"])
     return ctx.emit(ops.LogicalOr, a=x, b=y)
@@ -153,7 +156,12 @@ def select(ctx: Ctx, cond: Any, x: Any, y: Any) -> Value:
                     x=_broadcast(ctx, x, code, shape), y=_broadcast(ctx, y, code, shape))
 
 
-@converter(torch.where, "where", *_aten("where.self", "where.ScalarOther", "where.ScalarSelf",
+@converter("where", sig=lambda input, condition, other: None)
+def where_method(ctx: Ctx, a: dict) -> Any:
+    return select(ctx, a["condition"], a["input"], a["other"])
+
+
+@converter(torch.where, *_aten("where.self", "where.ScalarOther", "where.ScalarSelf",
                                          "where.Scalar"),
            sig=lambda condition, input, other: None)
 def where(ctx: Ctx, a: dict) -> Any:
@@ -184,8 +192,12 @@ def _arg(cls: type[ops.ArgMax]) -> Any:
         d = axis(dim, x.type.rank)
         y = ctx.emit(cls, x=x, axis=d)
         want = tuple(ctx.example.shape) or (1,)
-        if tuple(y.type.shape) != want:  # keepdim, or argmax of the whole tensor with keepdim
-            y = ctx.emit(ops.Reshape, x=y, shape=want)
+        if tuple(y.type.shape) != want:  # keepdim: RESHAPE takes INT32 only from FL6
+            if a["dim"] is None:
+                for _ in range(len(want) - 1):
+                    y = ctx.emit(ops.ExpandDims, x=y, axis=0)
+            else:
+                y = ctx.emit(ops.ExpandDims, x=y, axis=d)
         return y
 
     return convert

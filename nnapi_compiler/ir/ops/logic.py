@@ -157,3 +157,27 @@ class ArgMax(NnapiOp):
 class ArgMin(ArgMax):
     mnemonic: ClassVar[str] = "argmin"
     code: ClassVar[OpCode] = OpCode.ARGMIN
+
+
+@attrs.frozen(kw_only=True)
+class ExpandDims(NnapiOp):
+    """EXPAND_DIMS (FL3): insert a size-1 axis at ``axis``. Unlike RESHAPE (INT32 only from
+    FL6) it takes INT32 at FL3, so argmax(keepdim=True) stays in NNAPI."""
+
+    mnemonic: ClassVar[str] = "expand_dims"
+    code: ClassVar[OpCode] = OpCode.EXPAND_DIMS
+    results: tuple[Value, ...] = ()
+    x: Value
+    axis: int
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        shape = list(self.x.type.shape)
+        shape.insert(self.axis, 1)
+        return (self.x.type.with_shape(tuple(shape)),)
+
+    def check(self) -> list[str]:
+        return [] if 0 <= self.axis <= self.x.type.rank else [f"axis {self.axis} out of range"]
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, i32(self.axis)]

@@ -1,0 +1,93 @@
+"""Comparisons, logic, where / masked_fill and argmax / argmin (issue 10): eager vs the compiled
+artifact on the virtual device, in both capture dialects (fx symbolic trace and torch.export
+ATen), each compiled whole to NNAPI with no host op. Bool and int64 results come back as bool
+and int64 (carried as NNAPI int32, cast by the wrapper) and must match exactly."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..conftest import Fn
+from .test_converters_ops import IMG, SEQ, ExportOnly, _check_whole
+
+
+def _floors(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.floor(x * 2), torch.floor(x.roll(1, -1) * 2)  # many equal pairs
+
+
+class ArgmaxHead(nn.Module):
+    """A segmentation head's per-pixel class (argmax over channels of an NHWC conv output)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 5, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).argmax(1)
+
+
+CASES: dict[str, tuple] = {
+    # comparisons: tensors, broadcast tensors, Python scalars on either side
+    "gt-scalar": (lambda: Fn(lambda x: x > 0.25), IMG),
+    "compare-all": (lambda: Fn(lambda x: (
+        _floors(x)[0] == _floors(x)[1], _floors(x)[0] != _floors(x)[1], x < x[:, :1],
+        x <= 0.5, x[..., :1] >= x, 0.1 < x)), IMG),  # noqa: SIM300  (the reflected spelling)
+    "compare-functions": (lambda: Fn(lambda x: (
+        torch.eq(*_floors(x)), torch.ne(x, 0.0), torch.lt(x, x.roll(2, 1)), torch.le(x, 1),
+        torch.gt(x, -x), torch.ge(x, x.relu()), torch.greater(x, 0.5), x.less_equal(x * 2))), SEQ),
+    "compare-methods": (lambda: Fn(lambda x: (x.eq(x.floor()), x.ne(1.0), x.lt(0), x.le(x.roll(1, 0)),
+                                              x.gt(x.abs()), x.ge(-0.5))), SEQ),
+    # logic
+    "logical-operators": (lambda: Fn(lambda x: ((x > 0) & (x < 1)) | ~(x > -0.5)), IMG),
+    "logical-functions": (lambda: Fn(lambda x: torch.logical_or(
+        torch.logical_and(x > 0, x[:, :1] < 0.5), torch.logical_not(x < -1))), SEQ),
+    "logical-methods": (lambda: Fn(lambda x: (x > 0).logical_and(x < 1).logical_or(x > 2)
+                                   .logical_not()), SEQ),
+    # where / masked_fill
+    "where": (lambda: Fn(lambda x: torch.where(x > 0, x, x * 0.1)), IMG),
+    "where-scalars": (lambda: Fn(lambda x: torch.where(x < 0, 0.0, x) + torch.where(x > 1, x, -2.0)),
+                      IMG),
+    "where-broadcast": (lambda: Fn(lambda x: torch.where(x[:, :1] > 0, x, x[..., :1])), IMG),
+    "where-method": (lambda: Fn(lambda x: x.where(x.abs() < 1, x * 0.5)), SEQ),
+    "where-logic": (lambda: Fn(lambda x: torch.where((x > -1) & (x < 1), x.relu(), -x)), SEQ),
+    "masked-fill": (lambda: Fn(lambda x: x.masked_fill(x < -0.5, -1e4)), SEQ),
+    "masked-fill-broadcast": (lambda: Fn(lambda x: x.masked_fill(x[:, :1] > 0, float("-inf"))
+                                         .softmax(-1)), SEQ),
+    "masked-fill-tensor": (lambda: Fn(lambda x: torch.masked_fill(x, x > 1, torch.tensor(3.0))), IMG),
+    # argmax / argmin (int64 in PyTorch, int32 in NNAPI)
+    "argmax-dim": (lambda: Fn(lambda x: torch.argmax(x, 1)), IMG),
+    "argmax-keepdim": (lambda: Fn(lambda x: x.argmax(dim=-1, keepdim=True)), SEQ),
+    "argmax-all-keepdim": (lambda: Fn(lambda x: torch.argmax(x, keepdim=True)), IMG),
+    "argmax-all": (lambda: Fn(lambda x: x.argmax()), SEQ),
+    "argmin": (lambda: Fn(lambda x: (torch.argmin(x, 2), x.argmin(-1, True))), IMG),
+    "argmin-all": (lambda: Fn(lambda x: torch.argmin(x)), IMG),
+    "argmax-head": (ArgmaxHead, IMG),
+    "argmax-compare": (lambda: Fn(lambda x: (x.argmax(-1) == 3, x.argmax(-1) > x.argmin(-1))), SEQ),
+    "argmax-ties": (lambda: Fn(lambda x: F.relu(x).argmax(1)), IMG),  # zeros tie: first index
+}
+
+
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_converter(name: str, dialect: str) -> None:
+    factory, shape = CASES[name]
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    model = factory().eval()
+    if dialect == "export":
+        model = ExportOnly(model).eval()
+    _check_whole(model, torch.randn(*shape), dialect)
+
+
+def test_bool_and_int64_outputs_keep_their_dtypes() -> None:
+    from ..conftest import run_compiled
+
+    _, got, ref = run_compiled(Fn(lambda x: (x > 0, x.argmax(-1), x.argmax())), torch.randn(*SEQ))
+    assert [g.dtype for g in got] == [torch.bool, torch.int64, torch.int64]
+    assert got[2].shape == ()
+    for g, r in zip(got, ref, strict=True):
+        assert torch.equal(g, r)
