@@ -173,6 +173,8 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
                 raise Refuse(HOST_INPUT)
             if entry is None:
                 raise Refuse("no NNAPI lowering for this op")
+            if not entry.typed and any(_int_or_bool(a) for a in pytree.tree_leaves((args, kwargs))):
+                raise Refuse("this lowering takes float or quantized tensors, not int or bool ones")
             if mod is not None:
                 kwargs = {**kwargs, **entry.module_args[type(mod)](mod)}
             bound = entry.bind(tuple(args), dict(kwargs))
@@ -193,6 +195,11 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
     leaves = _outputs(b, cap, env, inputs)
     io = IOSpec(tuple(cap.input_names), tuple(in_shapes), tuple(in_dtypes), cap.out_spec, leaves)
     return b.finish(io.output_values()), io
+
+
+def _int_or_bool(a: Any) -> bool:
+    return isinstance(a, Value) and isinstance(a.type, TensorType) and a.type.code in (
+        OperandCode.TENSOR_INT32, OperandCode.TENSOR_BOOL8)
 
 
 def host_type(ex: Any) -> TensorType | HostType:
@@ -264,8 +271,10 @@ def input_type(name: str, ex: torch.Tensor) -> TensorType:
     if ex.dtype == torch.quint8 and ex.qscheme() == torch.per_tensor_affine:
         return TensorType(OperandCode.TENSOR_QUANT8_ASYMM, tuple(ex.shape),
                           Quant(ex.q_scale(), ex.q_zero_point()))
-    raise ConversionError(f"input {name!r} has dtype {ex.dtype}; float32 and per-tensor quint8 "
-                          "inputs are supported")
+    if ex.dtype == torch.int64 and ex.dim() > 0:  # indices: the wrapper casts (range-checked)
+        return int_type(tuple(ex.shape))
+    raise ConversionError(f"input {name!r} has dtype {ex.dtype}; float32, per-tensor quint8 and "
+                          "int64 (indices) inputs are supported")
 
 
 def _same_quant(t: TensorType, ex: torch.Tensor) -> bool:

@@ -69,7 +69,26 @@ CASES: dict[str, tuple] = {
     "argmax-head": (ArgmaxHead, IMG),
     "argmax-compare": (lambda: Fn(lambda x: (x.argmax(-1) == 3, x.argmax(-1) > x.argmin(-1))), SEQ),
     "argmax-ties": (lambda: Fn(lambda x: F.relu(x).argmax(1)), IMG),  # zeros tie: first index
+    # index_select with a constant index (GATHER with immediate indices)
+    "index-select-const": (lambda: Fn(lambda x: x.index_select(1, torch.tensor([3, 0, 0, 2]))), IMG),
+    "index-select-fn": (lambda: Fn(lambda x: torch.index_select(x, -1, torch.tensor([4, 1]))), SEQ),
 }
+
+
+class Lookup(nn.Module):
+    """Token ids (int64 model input) through an embedding, then a reduction and a gather of
+    embedding rows chosen by the data (GATHER with run-time int32 indices)."""
+
+    def __init__(self, functional: bool) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(11, 6, padding_idx=0)
+        self.table = nn.Parameter(torch.randn(7, 3))
+        self.functional = functional
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = F.embedding(ids, self.emb.weight) if self.functional else self.emb(ids)
+        pick = e.sum(-1).argmax(-1)  # int64 in PyTorch: one row of ``table`` per batch item
+        return e * 2, self.table.index_select(0, pick) if self.functional else F.embedding(pick, self.table)
 
 
 @pytest.mark.parametrize("dialect", ["fx", "export"])
@@ -91,3 +110,24 @@ def test_bool_and_int64_outputs_keep_their_dtypes() -> None:
     assert got[2].shape == ()
     for g, r in zip(got, ref, strict=True):
         assert torch.equal(g, r)
+
+
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("functional", [False, True])
+def test_embedding_of_int64_ids(dialect: str, functional: bool) -> None:
+    torch.manual_seed(3)
+    model = Lookup(functional).eval()
+    if dialect == "export":
+        model = ExportOnly(model).eval()
+    ids = torch.randint(0, 11, (2, 5))
+    _check_whole(model, ids, dialect)
+
+
+def test_int64_ids_outside_int32_are_refused_not_wrapped() -> None:
+    import nnapi_compiler as nc
+
+    from ..conftest import run_compiled
+
+    cm, _, _ = run_compiled(Lookup(False).eval(), torch.randint(0, 11, (2, 5)))
+    with nc.virtual_device(), pytest.raises(Exception, match="outside the int32 range"):
+        cm(torch.full((2, 5), 2**32 + 1))  # would wrap to id 1

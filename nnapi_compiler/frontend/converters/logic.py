@@ -6,7 +6,8 @@ tensors become LOGICAL_AND / OR / NOT. ``torch.where`` is SELECT, which does not
 operand is first broadcast exactly (values by MUL with ones, conditions by LOGICAL_OR with false,
 Python scalars as full constants). argmax / argmin are ARGMAX / ARGMIN: NNAPI's result is int32
 where PyTorch's is int64; the value is carried as TENSOR_INT32 and a model output is cast back
-on the host (see ``lower._outputs``).
+on the host (see ``lower._outputs``). Embedding lookups and ``index_select`` by a tensor are GATHER
+with run-time int32 indices (int64 model inputs are narrowed by the wrapper, range-checked).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import operator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ...ir import ops
 from ...ir.codes import OperandCode
 from ...ir.types import Value
 from ..lower import Ctx
 from ..registry import Refuse, converter
-from ._util import axis, value
+from ._util import axis, static_tensor, value
 from .activation import _aten
 
 _BOOL = OperandCode.TENSOR_BOOL8
@@ -87,7 +90,7 @@ for _names, _cls in (
     _targets = [getattr(torch, n) for n in _names if hasattr(torch, n)]
     converter(_ops[_short], *_targets, *_names,
               *_aten(*(f"{n}.{o}" for n in _names for o in ("Tensor", "Scalar"))),
-              sig=_SIG)(_compare(_cls))
+              sig=_SIG, typed=True)(_compare(_cls))
 
 
 def _bools(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
@@ -99,7 +102,7 @@ def _bools(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
 
 @converter(torch.logical_and, operator.and_, "logical_and", "__and__", "__rand__",
            *_aten("logical_and.default", "bitwise_and.Tensor", "bitwise_and.Scalar",
-                  "__and__.Tensor", "__and__.Scalar"), sig=_SIG)
+                  "__and__.Tensor", "__and__.Scalar"), sig=_SIG, typed=True)
 def logical_and(ctx: Ctx, a: dict) -> Any:
     x, y = _bools(ctx, a["input"], a["other"])
     return ctx.emit(ops.LogicalAnd, a=x, b=y)
@@ -107,14 +110,14 @@ def logical_and(ctx: Ctx, a: dict) -> Any:
 
 @converter(torch.logical_or, operator.or_, "logical_or", "__or__", "__ror__",
            *_aten("logical_or.default", "bitwise_or.Tensor", "bitwise_or.Scalar",
-                  "__or__.Tensor", "__or__.Scalar"), sig=_SIG)
+                  "__or__.Tensor", "__or__.Scalar"), sig=_SIG, typed=True)
 def logical_or(ctx: Ctx, a: dict) -> Any:
     x, y = _bools(ctx, a["input"], a["other"])
     return ctx.emit(ops.LogicalOr, a=x, b=y)
 
 
 @converter(torch.logical_not, operator.invert, "logical_not", "__invert__", "bitwise_not",
-           *_aten("logical_not.default", "bitwise_not.default"), sig=lambda input: None)
+           *_aten("logical_not.default", "bitwise_not.default"), sig=lambda input: None, typed=True)
 def logical_not(ctx: Ctx, a: dict) -> Any:
     x = value(a["input"])
     if x.type.code != _BOOL:
@@ -156,14 +159,14 @@ def select(ctx: Ctx, cond: Any, x: Any, y: Any) -> Value:
                     x=_broadcast(ctx, x, code, shape), y=_broadcast(ctx, y, code, shape))
 
 
-@converter("where", sig=lambda input, condition, other: None)
+@converter("where", sig=lambda input, condition, other: None, typed=True)
 def where_method(ctx: Ctx, a: dict) -> Any:
     return select(ctx, a["condition"], a["input"], a["other"])
 
 
 @converter(torch.where, *_aten("where.self", "where.ScalarOther", "where.ScalarSelf",
                                          "where.Scalar"),
-           sig=lambda condition, input, other: None)
+           sig=lambda condition, input, other: None, typed=True)
 def where(ctx: Ctx, a: dict) -> Any:
     return select(ctx, a["condition"], a["input"], a["other"])
 
@@ -171,7 +174,7 @@ def where(ctx: Ctx, a: dict) -> Any:
 @converter(torch.masked_fill, "masked_fill", "masked_fill_",
            *_aten("masked_fill.Scalar", "masked_fill.Tensor", "masked_fill_.Scalar",
                   "masked_fill_.Tensor"),
-           sig=lambda input, mask, value: None)
+           sig=lambda input, mask, value: None, typed=True)
 def masked_fill(ctx: Ctx, a: dict) -> Any:
     fill = a["value"]
     if isinstance(fill, Value):
@@ -204,5 +207,64 @@ def _arg(cls: type[ops.ArgMax]) -> Any:
 
 
 _ARG_SIG = lambda input, dim=None, keepdim=False: None  # noqa: E731
-converter(torch.argmax, "argmax", *_aten("argmax.default"), sig=_ARG_SIG)(_arg(ops.ArgMax))
-converter(torch.argmin, "argmin", *_aten("argmin.default"), sig=_ARG_SIG)(_arg(ops.ArgMin))
+converter(torch.argmax, "argmax", *_aten("argmax.default"), sig=_ARG_SIG, typed=True)(_arg(ops.ArgMax))
+converter(torch.argmin, "argmin", *_aten("argmin.default"), sig=_ARG_SIG, typed=True)(_arg(ops.ArgMin))
+
+
+def _indices(x: Any) -> Value:
+    idx = value(x, "the indices")
+    if idx.type.code != _I32:
+        raise Refuse(f"indices of type {idx.type.code.name} are not supported")
+    return idx
+
+
+def _lookup(ctx: Ctx, weight: Any, indices: Any, max_norm: Any) -> Value:
+    if max_norm is not None:
+        raise Refuse("embedding with max_norm renormalizes its weight in place; not supported")
+    w = static_tensor(weight, "the embedding weight")
+    if w.dim() != 2:
+        raise Refuse("the embedding weight must be 2-D")
+    idx = _indices(indices)
+    if idx.type.rank + 1 > 4:
+        raise Refuse("embedding of indices beyond rank 3 has no NNAPI form")
+    return ctx.emit(ops.GatherIndices, x=ctx.const(w), axis=0, indices=idx)
+
+
+@converter(F.embedding, sig=lambda input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+           scale_grad_by_freq=False, sparse=False: None,
+           modules={nn.Embedding: lambda m: {"weight": m.weight, "max_norm": m.max_norm}}, typed=True)
+def embedding(ctx: Ctx, a: dict) -> Any:
+    """nn.Embedding / F.embedding: GATHER of the weight's rows (padding_idx only affects training)."""
+    return _lookup(ctx, a["weight"], a["input"], a["max_norm"])
+
+
+@converter(*_aten("embedding.default"), sig=lambda weight, indices, padding_idx=-1,
+           scale_grad_by_freq=False, sparse=False: None, typed=True)
+def embedding_aten(ctx: Ctx, a: dict) -> Any:
+    return _lookup(ctx, a["weight"], a["indices"], None)
+
+
+@converter(torch.index_select, "index_select", *_aten("index_select.default"),
+           sig=lambda input, dim, index: None, typed=True)
+def index_select(ctx: Ctx, a: dict) -> Any:
+    """GATHER along ``dim``: constant indices are immediate, run-time ones an int32 tensor (a
+    constant float table indexed at run time is an embedding lookup)."""
+    x, index = a["input"], a["index"]
+    if isinstance(x, torch.Tensor) and isinstance(index, Value) and x.is_floating_point():
+        x = ctx.const(static_tensor(x, "the table"))
+    x = value(x)
+    if x.type.code not in (_F32, _I32):
+        raise Refuse(f"index_select of {x.type.code.name} is not supported")
+    d = axis(a["dim"], x.type.rank)
+    if isinstance(index, torch.Tensor):
+        if index.dim() > 1 or index.is_floating_point():
+            raise Refuse("index_select needs a 1-D integer index")
+        n = x.type.shape[d]
+        flat = [int(i) for i in index.reshape(-1).tolist()]
+        if any(not 0 <= i < n for i in flat):  # torch refuses negative indices too
+            raise Refuse(f"index_select index out of range for a dim of size {n}")
+        return ctx.emit(ops.Gather, x=x, axis=d, indices=tuple(flat))
+    idx = _indices(index)
+    if idx.type.rank != 1:
+        raise Refuse("index_select needs a 1-D index")
+    return ctx.emit(ops.GatherIndices, x=x, axis=d, indices=idx)

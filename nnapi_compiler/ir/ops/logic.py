@@ -1,6 +1,7 @@
 """Comparison, logic, selection and arg-reduction NNAPI ops (all FL3): EQUAL ... GREATER_EQUAL
 and LOGICAL_AND / OR / NOT produce TENSOR_BOOL8; SELECT picks between two same-shape tensors by
-a BOOL8 condition; ARGMAX / ARGMIN reduce one axis to TENSOR_INT32 indices.
+a BOOL8 condition; ARGMAX / ARGMIN reduce one axis to TENSOR_INT32 indices; EXPAND_DIMS and
+GATHER with run-time indices serve argmax(keepdim) and embedding lookups.
 
 None of them declares ``layout_follows``: the layout pass gives them PyTorch's (contiguous) order,
 which is always exact; their axes and shapes are logical ones.
@@ -181,3 +182,33 @@ class ExpandDims(NnapiOp):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, i32(self.axis)]
+
+
+@attrs.frozen(kw_only=True)
+class GatherIndices(NnapiOp):
+    """GATHER (FL3) with indices computed at run time (embedding lookups, ``index_select`` by a
+    tensor): out = x.shape[:axis] + indices.shape + x.shape[axis+1:]. Out-of-range indices make
+    the execution fail, as PyTorch raises for them too."""
+
+    mnemonic: ClassVar[str] = "gather_indices"
+    code: ClassVar[OpCode] = OpCode.GATHER
+    results: tuple[Value, ...] = ()
+    x: Value
+    axis: int
+    indices: Value
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        s = self.x.type.shape
+        shape = (*s[: self.axis], *self.indices.type.shape, *s[self.axis + 1 :])
+        return (self.x.type.with_shape(shape),)
+
+    def check(self) -> list[str]:
+        if not 0 <= self.axis < self.x.type.rank:
+            return [f"axis {self.axis} out of range"]
+        if self.indices.type.code != OperandCode.TENSOR_INT32:
+            return ["GATHER indices must be TENSOR_INT32"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, i32(self.axis), self.indices]
