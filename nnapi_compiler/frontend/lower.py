@@ -238,6 +238,9 @@ def _host_op(ctx: Ctx, node: torch.fx.Node, mod: torch.nn.Module | None, reason:
 
     def template(n: torch.fx.Node) -> Any:
         got = env[n]
+        if isinstance(got, Value) and isinstance(got.type, TensorType) and (
+                got.type.code == OperandCode.TENSOR_BOOL8):
+            got = _bool_as_int(ctx.b, got)  # NNAPI returns no bool tensors; the call casts back
         if isinstance(got, Value):
             values.append(got)
             examples.append(n.meta.get(EXAMPLE))

@@ -131,3 +131,19 @@ def test_int64_ids_outside_int32_are_refused_not_wrapped() -> None:
     cm, _, _ = run_compiled(Lookup(False).eval(), torch.randint(0, 11, (2, 5)))
     with nc.virtual_device(), pytest.raises(Exception, match="outside the int32 range"):
         cm(torch.full((2, 5), 2**32 + 1))  # would wrap to id 1
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", ["bool-to-float", "bool-mask-index", "int64-arith"])
+def test_bool_and_int64_values_reach_host_code_with_their_dtypes(name: str) -> None:
+    """Ops with no int / bool lowering run on the host and see PyTorch's dtypes: bool crosses the
+    NNAPI boundary as int32 0 / 1 and int64 as int32, cast back before the torch call."""
+    from ..conftest import run_compiled
+
+    f = {"bool-to-float": lambda x: (x > 0).float() * x,
+         "bool-mask-index": lambda x: x[x.argmax(-1) > 3],
+         "int64-arith": lambda x: (x.argmax(-1) * 2, x.argmax(-1).float())}[name]
+    cm, got, ref = run_compiled(Fn(f), torch.randn(2, 5, 6))
+    assert cm.stats["host_ops"] >= 1
+    for g, r in zip(*(v if isinstance(v, tuple) else (v,) for v in (got, ref)), strict=True):
+        assert g.dtype == r.dtype and torch.equal(g, r)
