@@ -67,11 +67,12 @@ def _operands(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
     return a, b
 
 
-def _compare(cls: type[ops.NnapiOp]) -> Any:
+def _compare(cls: type[ops.NnapiOp], name: str) -> Any:
     def convert(ctx: Ctx, a: dict) -> Any:
         x, y = _operands(ctx, a["input"], a["other"])
         return ctx.emit(cls, a=x, b=y)
 
+    convert.__name__ = convert.__qualname__ = name  # the converter's name in reports and tables
     return convert
 
 
@@ -90,7 +91,7 @@ for _names, _cls in (
     _targets = [getattr(torch, n) for n in _names if hasattr(torch, n)]
     converter(_ops[_short], *_targets, *_names,
               *_aten(*(f"{n}.{o}" for n in _names for o in ("Tensor", "Scalar"))),
-              sig=_SIG, typed=True)(_compare(_cls))
+              sig=_SIG, typed=True)(_compare(_cls, _short))
 
 
 def _bools(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
@@ -182,7 +183,7 @@ def masked_fill(ctx: Ctx, a: dict) -> Any:
     return select(ctx, a["mask"], fill, a["input"])
 
 
-def _arg(cls: type[ops.ArgMax]) -> Any:
+def _arg(cls: type[ops.ArgMax], name: str) -> Any:
     def convert(ctx: Ctx, a: dict) -> Any:
         x = value(a["input"])
         if x.type.code not in (_F32, _I32):
@@ -203,12 +204,15 @@ def _arg(cls: type[ops.ArgMax]) -> Any:
                 y = ctx.emit(ops.ExpandDims, x=y, axis=d)
         return y
 
+    convert.__name__ = convert.__qualname__ = name
     return convert
 
 
 _ARG_SIG = lambda input, dim=None, keepdim=False: None  # noqa: E731
-converter(torch.argmax, "argmax", *_aten("argmax.default"), sig=_ARG_SIG, typed=True)(_arg(ops.ArgMax))
-converter(torch.argmin, "argmin", *_aten("argmin.default"), sig=_ARG_SIG, typed=True)(_arg(ops.ArgMin))
+converter(torch.argmax, "argmax", *_aten("argmax.default"), sig=_ARG_SIG,
+          typed=True)(_arg(ops.ArgMax, "argmax"))
+converter(torch.argmin, "argmin", *_aten("argmin.default"), sig=_ARG_SIG,
+          typed=True)(_arg(ops.ArgMin, "argmin"))
 
 
 def _indices(x: Any) -> Value:
