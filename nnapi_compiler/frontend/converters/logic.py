@@ -67,31 +67,48 @@ def _operands(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
     return a, b
 
 
-def _compare(cls: type[ops.NnapiOp], name: str) -> Any:
-    def convert(ctx: Ctx, a: dict) -> Any:
-        x, y = _operands(ctx, a["input"], a["other"])
-        return ctx.emit(cls, a=x, b=y)
-
-    convert.__name__ = convert.__qualname__ = name  # the converter's name in reports and tables
-    return convert
+def _compare(ctx: Ctx, a: dict, cls: type[ops.NnapiOp]) -> Value:
+    x, y = _operands(ctx, a["input"], a["other"])
+    return ctx.emit(cls, a=x, b=y)
 
 
 _SIG = lambda input, other: None  # noqa: E731
-for _names, _cls in (
-    (("eq", "__eq__"), ops.Equal),
-    (("ne", "__ne__", "not_equal"), ops.NotEqual),
-    (("lt", "__lt__", "less"), ops.Less),
-    (("le", "__le__", "less_equal"), ops.LessEqual),
-    (("gt", "__gt__", "greater"), ops.Greater),
-    (("ge", "__ge__", "greater_equal"), ops.GreaterEqual),
-):
-    _short = _names[0]
-    _ops = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
-            "gt": operator.gt, "ge": operator.ge}
-    _targets = [getattr(torch, n) for n in _names if hasattr(torch, n)]
-    converter(_ops[_short], *_targets, *_names,
-              *_aten(*(f"{n}.{o}" for n in _names for o in ("Tensor", "Scalar"))),
-              sig=_SIG, typed=True)(_compare(_cls, _short))
+
+
+def _spellings(*names: str) -> list[Any]:
+    """torch functions, Tensor methods and ATen overloads of one comparison."""
+    return [*(getattr(torch, n) for n in names if hasattr(torch, n)), *names,
+            *_aten(*(f"{n}.{o}" for n in names for o in ("Tensor", "Scalar")))]
+
+
+@converter(operator.eq, *_spellings("eq", "__eq__"), sig=_SIG, typed=True)
+def eq(ctx: Ctx, a: dict) -> Any:
+    return _compare(ctx, a, ops.Equal)
+
+
+@converter(operator.ne, *_spellings("ne", "__ne__", "not_equal"), sig=_SIG, typed=True)
+def ne(ctx: Ctx, a: dict) -> Any:
+    return _compare(ctx, a, ops.NotEqual)
+
+
+@converter(operator.lt, *_spellings("lt", "__lt__", "less"), sig=_SIG, typed=True)
+def lt(ctx: Ctx, a: dict) -> Any:
+    return _compare(ctx, a, ops.Less)
+
+
+@converter(operator.le, *_spellings("le", "__le__", "less_equal"), sig=_SIG, typed=True)
+def le(ctx: Ctx, a: dict) -> Any:
+    return _compare(ctx, a, ops.LessEqual)
+
+
+@converter(operator.gt, *_spellings("gt", "__gt__", "greater"), sig=_SIG, typed=True)
+def gt(ctx: Ctx, a: dict) -> Any:
+    return _compare(ctx, a, ops.Greater)
+
+
+@converter(operator.ge, *_spellings("ge", "__ge__", "greater_equal"), sig=_SIG, typed=True)
+def ge(ctx: Ctx, a: dict) -> Any:
+    return _compare(ctx, a, ops.GreaterEqual)
 
 
 def _bools(ctx: Ctx, lhs: Any, rhs: Any) -> tuple[Value, Value]:
@@ -183,36 +200,38 @@ def masked_fill(ctx: Ctx, a: dict) -> Any:
     return select(ctx, a["mask"], fill, a["input"])
 
 
-def _arg(cls: type[ops.ArgMax], name: str) -> Any:
-    def convert(ctx: Ctx, a: dict) -> Any:
-        x = value(a["input"])
-        if x.type.code not in (_F32, _I32):
-            raise Refuse(f"argmax/argmin of {x.type.code.name} is not supported")
-        dim = a["dim"]
-        if dim is None:
-            if x.type.rank != 1:
-                x = ctx.emit(ops.Reshape, x=x, shape=(x.type.numel,))
-            dim = 0
-        d = axis(dim, x.type.rank)
-        y = ctx.emit(cls, x=x, axis=d)
-        want = tuple(ctx.example.shape) or (1,)
-        if tuple(y.type.shape) != want:  # keepdim: RESHAPE takes INT32 only from FL6
-            if a["dim"] is None:
-                for _ in range(len(want) - 1):
-                    y = ctx.emit(ops.ExpandDims, x=y, axis=0)
-            else:
-                y = ctx.emit(ops.ExpandDims, x=y, axis=d)
-        return y
-
-    convert.__name__ = convert.__qualname__ = name
-    return convert
+def _arg(ctx: Ctx, a: dict, cls: type[ops.ArgMax]) -> Value:
+    x = value(a["input"])
+    if x.type.code not in (_F32, _I32):
+        raise Refuse(f"argmax/argmin of {x.type.code.name} is not supported")
+    dim = a["dim"]
+    if dim is None:
+        if x.type.rank != 1:
+            x = ctx.emit(ops.Reshape, x=x, shape=(x.type.numel,))
+        dim = 0
+    d = axis(dim, x.type.rank)
+    y = ctx.emit(cls, x=x, axis=d)
+    want = tuple(ctx.example.shape) or (1,)
+    if tuple(y.type.shape) != want:  # keepdim: RESHAPE takes INT32 only from FL6
+        if a["dim"] is None:
+            for _ in range(len(want) - 1):
+                y = ctx.emit(ops.ExpandDims, x=y, axis=0)
+        else:
+            y = ctx.emit(ops.ExpandDims, x=y, axis=d)
+    return y
 
 
 _ARG_SIG = lambda input, dim=None, keepdim=False: None  # noqa: E731
-converter(torch.argmax, "argmax", *_aten("argmax.default"), sig=_ARG_SIG,
-          typed=True)(_arg(ops.ArgMax, "argmax"))
-converter(torch.argmin, "argmin", *_aten("argmin.default"), sig=_ARG_SIG,
-          typed=True)(_arg(ops.ArgMin, "argmin"))
+
+
+@converter(torch.argmax, "argmax", *_aten("argmax.default"), sig=_ARG_SIG, typed=True)
+def argmax(ctx: Ctx, a: dict) -> Any:
+    return _arg(ctx, a, ops.ArgMax)
+
+
+@converter(torch.argmin, "argmin", *_aten("argmin.default"), sig=_ARG_SIG, typed=True)
+def argmin(ctx: Ctx, a: dict) -> Any:
+    return _arg(ctx, a, ops.ArgMin)
 
 
 def _indices(x: Any) -> Value:
