@@ -173,7 +173,9 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
                 raise Refuse(HOST_INPUT)
             if entry is None:
                 raise Refuse("no NNAPI lowering for this op")
-            if not entry.typed and any(_int_or_bool(a) for a in pytree.tree_leaves((args, kwargs))):
+            picks = node.target is operator.getitem and args and isinstance(args[0], tuple)
+            if not entry.typed and not picks and any(  # (an element of a result tuple is fine)
+                    _int_or_bool(a) for a in pytree.tree_leaves((args, kwargs))):
                 raise Refuse("this lowering takes float or quantized tensors, not int or bool ones")
             if mod is not None:
                 kwargs = {**kwargs, **entry.module_args[type(mod)](mod)}

@@ -86,3 +86,18 @@ def _check_select(args: CheckArgs) -> str | None:
         check=_check_select, primary=1)
 def _select(call: KernelCall) -> Bound:
     return bound(select, In(0), In(1), In(2))
+
+
+def topk(x: torch.Tensor, k: int) -> list[torch.Tensor]:
+    """TOPK_V2: the k largest along the last axis, descending; equal values put the larger index
+    first (NNAPI's stated order): a stable descending sort of the reversed axis."""
+    n = x.shape[-1]
+    if k < 1 or k > n:
+        raise ValueError("TOPK_V2 needs 1 <= k <= the last dim")
+    values, order = torch.sort(x.flip([-1]), dim=-1, descending=True, stable=True)
+    return [values[..., :k].contiguous(), (n - 1 - order[..., :k]).to(torch.int32).contiguous()]
+
+
+@kernel(OpCode.TOPK_V2, inputs=["Ti"], outputs=2, types=FLOAT_TYPES | {"INT32"}, rank=_ANY_RANK)
+def _topk(call: KernelCall) -> Bound:
+    return Bound(topk, (In(0), call.int(1)), multi=True)

@@ -20,6 +20,10 @@ def _floors(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.floor(x * 2), torch.floor(x.roll(1, -1) * 2)  # many equal pairs
 
 
+def _pair(t: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    return t[0], t[1]
+
+
 class ArgmaxHead(nn.Module):
     """A segmentation head's per-pixel class (argmax over channels of an NHWC conv output)."""
 
@@ -69,6 +73,11 @@ CASES: dict[str, tuple] = {
     "argmax-head": (ArgmaxHead, IMG),
     "argmax-compare": (lambda: Fn(lambda x: (x.argmax(-1) == 3, x.argmax(-1) > x.argmin(-1))), SEQ),
     "argmax-ties": (lambda: Fn(lambda x: F.relu(x).argmax(1)), IMG),  # zeros tie: first index
+    # topk (TOPK_V2 on the last dim; indices int64 in PyTorch)
+    "topk": (lambda: Fn(lambda x: _pair(torch.topk(x, 3))), SEQ),
+    "topk-fields": (lambda: Fn(lambda x: (x.topk(4, -1).values * 2, torch.topk(x, 2, dim=3).indices)), IMG),
+    "topk-smallest": (lambda: Fn(lambda x: _pair(x.topk(5, largest=False))), SEQ),
+    "topk-all": (lambda: Fn(lambda x: (x.topk(12)[0] - x, x.topk(12)[1] == 0)), SEQ),
     # index_select with a constant index (GATHER with immediate indices)
     "index-select-const": (lambda: Fn(lambda x: x.index_select(1, torch.tensor([3, 0, 0, 2]))), IMG),
     "index-select-fn": (lambda: Fn(lambda x: torch.index_select(x, -1, torch.tensor([4, 1]))), SEQ),

@@ -411,6 +411,14 @@ def _logic_cases() -> dict[str, Callable[[G], Builder]]:
         Op.SELECT, [In(bits(g, 5)), In(ints(1, 2, 3, 4, 5)), ints(0, 0, 7, 0, 0)], (5,), _CODES[torch.int32])
     i32 = _CODES[torch.int32]
     cases["argmax"] = lambda g: one_op(Op.ARGMAX, [In(f(g, 2, 3, 4).round()), 1], (2, 4), i32)
+
+    def topk(g: G) -> Builder:
+        b = Builder()
+        ins = [b.arg(In(f(g, 2, 3, 6).round())), b.arg(4)]  # rounded: ties occur
+        b.op(Op.TOPK_V2, ins, [b.out(F32, (2, 3, 4)), b.out(i32, (2, 3, 4))])
+        return b
+
+    cases["topk_v2"] = topk
     cases["argmin"] = lambda g: one_op(Op.ARGMIN, [In(f(g, 2, 3, 4).round()), -1], (2, 3), i32)
     return cases
 

@@ -63,3 +63,14 @@ def test_logical_and_refuses_float() -> None:
     x = torch.randn(3)
     with pytest.raises(InterpreterError):
         run1(OpCode.LOGICAL_AND, [In(x), In(x)], (3,), B8, level=3)
+
+
+def test_topk_equals_torch_and_puts_the_larger_index_first_on_ties() -> None:
+    from nnapi_compiler.reference.logic import topk
+
+    x = torch.randn(3, 4, 9)
+    v, i = topk(x, 4)
+    want = torch.topk(x, 4)
+    assert torch.equal(v, want.values) and torch.equal(i, want.indices.int())
+    v, i = topk(torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0]]), 4)
+    assert v.tolist() == [[3.0, 3.0, 3.0, 2.0]] and i.tolist() == [[4, 2, 1, 3]]

@@ -22,7 +22,8 @@ from torch import nn
 from ...ir import ops
 from ...ir.codes import OperandCode
 from ...ir.types import Value
-from ..lower import Ctx
+from ..capture import EXAMPLE
+from ..lower import Ctx, _tuple_fields
 from ..registry import Refuse, converter
 from ._util import axis, static_tensor, value
 from .activation import _aten
@@ -291,3 +292,41 @@ def index_select(ctx: Ctx, a: dict) -> Any:
     if idx.type.rank != 1:
         raise Refuse("index_select needs a 1-D index")
     return ctx.emit(ops.GatherIndices, x=x, axis=d, indices=idx)
+
+
+@converter(torch.topk, "topk", *_aten("topk.default"),
+           sig=lambda input, k, dim=-1, largest=True, sorted=True: None, typed=True)
+def topk(ctx: Ctx, a: dict) -> Any:
+    """TOPK_V2 along the last dim (values sorted descending, int32 indices carried for int64).
+    ``largest=False`` on float data is ``-topk(-x)`` (negation is exact). Equal values come out
+    larger index first (NNAPI's order); PyTorch leaves the order of ties unspecified."""
+    x = value(a["input"])
+    if x.type.code not in (_F32, _I32):
+        raise Refuse(f"topk of {x.type.code.name} is not supported")
+    if axis(a["dim"], x.type.rank) != x.type.rank - 1:
+        raise Refuse("topk along a dim other than the last (TOPK_V2 works on the last dim only)")
+    if not a["sorted"]:
+        raise Refuse("topk(sorted=False) leaves the order unspecified; TOPK_V2 sorts")
+    k = int(a["k"])
+    largest = bool(a["largest"])
+    if not largest and x.type.code != _F32:
+        raise Refuse("topk(largest=False) of integers (negation can overflow)")
+    src = x if largest else ctx.emit(ops.Neg, x=x)
+    values, indices = ctx.b.op(ops.TopK, x=src, k=k).results
+    if not largest:
+        values = ctx.emit(ops.Neg, x=values)
+    return (values, indices)
+
+
+@converter(getattr, sig=lambda input, name: None, typed=True)
+def field(ctx: Ctx, a: dict) -> Any:
+    """``.values`` / ``.indices`` of a multi-result op's named tuple (``torch.topk(x, k).values``)."""
+    obj, name = a["input"], a["name"]
+    if not isinstance(obj, tuple) or ctx.node is None:
+        raise Refuse("attribute of something other than an op's result tuple")
+    parent = ctx.node.args[0]
+    ex = parent.meta.get(EXAMPLE) if isinstance(parent, torch.fx.Node) else None
+    fields = _tuple_fields(ex) if isinstance(ex, tuple) and len(ex) == len(obj) else ()
+    if name not in fields:
+        raise Refuse(f"no field {name!r} in the result")
+    return obj[fields.index(name)]

@@ -51,6 +51,7 @@ from .logic import (
     LogicalOr,
     NotEqual,
     Select,
+    TopK,
 )
 from .quant import Dequantize, Quantize
 from .reduce import InstanceNorm, LogSoftmax, Mean, ReduceSum, Softmax
@@ -159,6 +160,7 @@ __all__ = [
     "StridedSlice",
     "Sub",
     "Tanh",
+    "TopK",
     "Transpose",
     "TransposeConv2d",
     "op_classes",

@@ -212,3 +212,29 @@ class GatherIndices(NnapiOp):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, i32(self.axis), self.indices]
+
+
+@attrs.frozen(kw_only=True)
+class TopK(NnapiOp):
+    """TOPK_V2 (FL3): the ``k`` largest entries along the last axis, sorted descending (equal
+    values: the larger index first), and their TENSOR_INT32 indices."""
+
+    mnemonic: ClassVar[str] = "topk"
+    code: ClassVar[OpCode] = OpCode.TOPK_V2
+    results: tuple[Value, ...] = ()
+    x: Value
+    k: int
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        shape = (*self.x.type.shape[:-1], self.k)
+        return (self.x.type.with_shape(shape), TensorType(OperandCode.TENSOR_INT32, shape))
+
+    def check(self) -> list[str]:
+        n = self.x.type.shape[-1] if self.x.type.rank else None
+        if n is None or not 1 <= self.k <= n:
+            return [f"k={self.k} out of range for {self.x.type}"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, i32(self.k)]
