@@ -5,7 +5,9 @@ and int64 (carried as NNAPI int32, cast by the wrapper) and must match exactly."
 
 from __future__ import annotations
 
+import warnings
 import zlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -156,3 +158,17 @@ def test_bool_and_int64_values_reach_host_code_with_their_dtypes(name: str) -> N
     assert cm.stats["host_ops"] >= 1
     for g, r in zip(*(v if isinstance(v, tuple) else (v,) for v in (got, ref)), strict=True):
         assert g.dtype == r.dtype and torch.equal(g, r)
+
+
+def test_artifacts_with_casts_load_on_torch_21(tmp_path: Path) -> None:
+    """The wrapper's int64 narrowing check and bool / int64 casts use only operators PyTorch
+    Mobile 2.1 has (``save`` checks the .ptl against its operator list)."""
+    import nnapi_compiler as nc
+
+    cm = nc.compile(Lookup(True).eval(), (torch.randint(0, 11, (2, 5)),))
+    cm.save(tmp_path / "lookup.ptl")
+    model = Fn(lambda x: (x.topk(3)[1], x > 0, x.argmax(-1), (x > 0).float())).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # (x > 0).float() runs on the host
+        cm = nc.compile(model, (torch.randn(2, 5, 6),))
+    cm.save(tmp_path / "logic.ptl")
