@@ -172,3 +172,24 @@ def test_artifacts_with_casts_load_on_torch_21(tmp_path: Path) -> None:
         warnings.simplefilter("ignore", UserWarning)  # (x > 0).float() runs on the host
         cm = nc.compile(model, (torch.randn(2, 5, 6),))
     cm.save(tmp_path / "logic.ptl")
+
+
+class ConvArgmin(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv, self.dim = nn.Conv2d(4, 5, 3, padding=1), dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).argmin(self.dim)
+
+
+@pytest.mark.parametrize(("dim", "conversions"), [(1, 0), (2, 1), (3, 1), (0, 1)])
+def test_argmin_of_an_nhwc_image(dim: int, conversions: int) -> None:
+    """Over channels ARGMIN reads NHWC data directly (axis 3; N, H, W keep their order); over
+    another axis the remaining dims would be out of PyTorch's order, so it reads NCHW."""
+    from ..conftest import run_compiled
+
+    torch.manual_seed(dim)
+    cm, got, ref = run_compiled(ConvArgmin(dim).eval(), torch.randn(2, 4, 7, 9))
+    assert torch.equal(got, ref)
+    assert cm.stats["layout_conversions"] == conversions
