@@ -18,9 +18,11 @@ import torch
 from .backend.artifact import build_artifact
 from .compiled import CompiledModel
 from .cond import compile_conds
+from .dynamic import DynamicModel, lower_dynamic
 from .errors import CaptureError, ConversionError, guarded
 from .frontend import converters  # noqa: F401 - registers every converter
-from .frontend.capture import FLOPS, Captured, capture
+from .frontend.capture import FLOPS, Captured, _input_names, capture
+from .frontend.dynamic_spec import parse_dynamic
 from .frontend.lower import lower
 from .frontend.qdq import capture_pt2e, graph_module_of, has_qdq  # PT2E (issue 11)
 from .ir.codes import MIN_RUNTIME_LEVEL, PreferenceCode, parse_target
@@ -58,10 +60,11 @@ def _prepare(model: torch.nn.Module, example_inputs: Any) -> tuple:
     if model.training and not has_qdq(model):  # PT2E: convert_pt2e output is marked training
         raise ConversionError("the model is in training mode; call model.eval() before compiling")
     for i, x in enumerate(example_inputs):
-        if isinstance(x, torch.Tensor) and (x.dim() == 0 or 0 in x.shape):
+        if isinstance(x, torch.Tensor) and x.dim() == 0:
             raise ConversionError(
-                f"example input {i} has shape {list(x.shape)}: NNAPI reads a 0 dim or rank 0 as "
-                "'unknown', so the model could never run; use a non-empty tensor of rank >= 1")
+                f"example input {i} has shape {list(x.shape)}: NNAPI reads rank 0 as 'unknown', "
+                "so the model could never run; use a tensor of rank >= 1 (a size-0 dim marks a "
+                "dynamic dim, as in torch.backends._nnapi)")
     return example_inputs
 
 
@@ -94,6 +97,7 @@ class Options:
     relax_f32_to_f16: bool = False
     pipeline: str = DEFAULT_PIPELINE
     verify_each_pass: bool = False
+    dynamic_shapes: Any = attrs.field(default=None, eq=False)  # torch.export's convention
 
     def __attrs_post_init__(self) -> None:
         if self.fallback not in FALLBACKS:
@@ -118,6 +122,7 @@ class Lowered:
     level: int
     cpu_only: bool
     children: tuple[tuple[str, CompiledModel], ...] = ()  # compiled torch.cond branches
+    dynamic: DynamicModel | None = None  # dynamic dims: the samples' graphs and symbolic sizes
 
 
 def _levels(opts: Options) -> tuple[int, bool]:
@@ -138,7 +143,7 @@ def _child_compiler(opts: Options) -> Any:
     def child(module: torch.nn.Module, inputs: tuple) -> CompiledModel:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _compile(module.eval(), inputs, opts)
+            return _compile(module.eval(), inputs, attrs.evolve(opts, dynamic_shapes=None))
     return child
 
 
@@ -146,6 +151,13 @@ def lower_and_partition(model: torch.nn.Module, example_inputs: Any, opts: Optio
     model = graph_module_of(model)  # PT2E: accept an ExportedProgram
     example_inputs = _prepare(model, example_inputs)
     level, cpu_only = _levels(opts)
+    if not has_qdq(model):
+        dyn = parse_dynamic(example_inputs, _input_names(model, len(example_inputs)),
+                            opts.dynamic_shapes)
+        if dyn is not None:
+            return _lower_dynamic(model, dyn, opts, level, cpu_only)
+    elif opts.dynamic_shapes is not None:
+        raise ConversionError("dynamic_shapes is not supported for PT2E-quantized models yet")
     cap = capture_pt2e(model, example_inputs) if has_qdq(model) else capture(model, example_inputs)  # PT2E
     branches = [(f"cond_branch{i}", cm)
                 for i, cm in enumerate(compile_conds(cap, _child_compiler(opts)))]
@@ -162,6 +174,17 @@ def lower_and_partition(model: torch.nn.Module, example_inputs: Any, opts: Optio
         if seg.placement is Placement.NNAPI:
             verify(seg.program)
     return Lowered(cap, program, graph, level, cpu_only, tuple(branches))
+
+
+def _lower_dynamic(model: torch.nn.Module, dyn: Any, opts: Options, level: int,
+                   cpu_only: bool) -> Lowered:
+    """lower_and_partition for a model with dynamic dims (see ``nnapi_compiler/dynamic.py``)."""
+    cap = capture(model, dyn.samples[0], dyn)
+    part = Partition(min_segment_ops=opts.min_segment_ops, max_segments=opts.max_segments,
+                     nnapi=not cpu_only)
+    pipe = default_pipeline(opts.verify_each_pass, opts.pipeline)
+    program, graph, dm = lower_dynamic(cap, dyn, level, opts.fallback, pipe, part, cpu_only)
+    return Lowered(cap, program, graph, level, cpu_only, (), dm)
 
 
 def node_flops(cap: Captured, graph: ModelGraph) -> tuple[int, int]:
@@ -192,6 +215,7 @@ def compile(
     relax_f32_to_f16: bool = False,
     pipeline: str = DEFAULT_PIPELINE,
     verify_each_pass: bool = False,
+    dynamic_shapes: Any = None,
 ) -> CompiledModel:
     """Compile ``model`` for NNAPI at ``target`` (an Android version or ``"flN"``).
 
@@ -205,9 +229,12 @@ def compile(
     "fast_single_answer" or "sustained_speed", the default); ``relax_f32_to_f16=True`` lets NNAPI
     compute float32 ops with float16 range and precision
     (``Model_relaxComputationFloat32toFloat16``).
+    ``dynamic_shapes`` declares dynamic dims as torch.export does (per input, a dict from dim
+    index to ``torch.export.Dim(name, min=, max=)``); a size-0 dim in an example input also
+    marks one (docs/user_guide.md, "Dynamic shapes").
     """
     opts = Options(target, fallback, max_segments, min_segment_ops, cpu_fallback, preference,
-                   relax_f32_to_f16, pipeline, verify_each_pass)
+                   relax_f32_to_f16, pipeline, verify_each_pass, dynamic_shapes)
     return _compile(model, example_inputs, opts)
 
 
@@ -219,12 +246,13 @@ def _compile(model: torch.nn.Module, example_inputs: Any, opts: Options) -> Comp
     except CaptureError as e:
         if opts.fallback != "cpu" or isinstance(model, torch.fx.GraphModule):
             raise
+        _no_dynamic_scripting(opts, example_inputs, e)
         inputs = _prepare(model, example_inputs)
         level, _ = _levels(opts)
         return _scripted(compile_opaque(model, inputs, e, _child_compiler(opts)), level, t0)
     graph = low.graph
     fallback = opts.cpu_fallback or low.cpu_only
-    art = build_artifact(graph, opts.preference, opts.relax_f32_to_f16, fallback)
+    art = build_artifact(graph, opts.preference, opts.relax_f32_to_f16, fallback, low.dynamic)
     nnapi = graph.nnapi_segments()
     flat_nnapi = [art.segments[i].flat for i in nnapi]
     weights = {id(w): w for seg in art.segments for w in seg.weights}
@@ -246,6 +274,15 @@ def _compile(model: torch.nn.Module, example_inputs: Any, opts: Options) -> Comp
     _warn_cpu(graph)
     return CompiledModel(art.script_module, graph, low.program, art.segments, low.level, stats,
                          low.children)
+
+
+def _no_dynamic_scripting(opts: Options, example_inputs: Any, e: CaptureError) -> None:
+    """A scripted model's compiled children are static: refuse rather than ignore dynamic dims."""
+    inputs = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else example_inputs
+    size0 = any(isinstance(x, torch.Tensor) and 0 in x.shape for x in inputs)
+    if opts.dynamic_shapes is not None or size0:
+        raise CaptureError(f"{e}\n  dynamic dims need a captured model; a scripted model's "
+                           "compiled parts are static") from e
 
 
 def _scripted(op: Opaque, level: int, t0: float) -> CompiledModel:
@@ -296,6 +333,7 @@ def explain(model: torch.nn.Module, example_inputs: Any, target: str | int = "an
         except CaptureError as e:
             if opts.fallback != "cpu":
                 raise
+            _no_dynamic_scripting(opts, example_inputs, e)
             inputs = _prepare(model, example_inputs)
             op = compile_opaque(model, inputs, e, _child_compiler(opts))
             return Report.scripted(op, _levels(opts)[0], str(e))

@@ -60,13 +60,16 @@ class CompiledModel:
         if len(args) != len(io.input_names):
             raise InputError(f"expected {len(io.input_names)} inputs "
                              f"({', '.join(io.input_names)}), got {len(args)}")
+        sizes: dict[str, int] = {}  # dynamic dim name -> its size in this call
         for name, x, dt, shape, v in zip(io.input_names, args, io.input_dtypes, io.input_shapes,
                                          self.graph.inputs, strict=True):
             if not isinstance(x, torch.Tensor):
                 raise InputError(f"input {name!r} must be a tensor, got {type(x).__name__}")
             if x.dtype != dt:
                 raise InputError(f"input {name!r} must have dtype {dt}, got {x.dtype}")
-            if tuple(x.shape) != tuple(shape):
+            if io.input_dims is not None:
+                _check_dynamic(name, x, shape, io.input_dims[io.input_names.index(name)], sizes)
+            elif tuple(x.shape) != tuple(shape):
                 raise InputError(f"input {name!r} must have shape {list(shape)} (the compiled "
                                  f"example shape), got {list(x.shape)}")
             q = v.type.quant if isinstance(v.type, TensorType) else None
@@ -158,3 +161,21 @@ def _short(e: Exception) -> str:
     lines = [ln for ln in str(e).splitlines() if ln.strip()]
     tail = [ln for ln in lines if "Error" in ln or "error" in ln]
     return (tail[-1] if tail else lines[-1] if lines else type(e).__name__).strip()
+
+
+def _check_dynamic(name: str, x: torch.Tensor, shape: Sequence[Any], dims: Sequence[Any],
+                   sizes: dict[str, int]) -> None:
+    """An input with dynamic dims: static dims exact, dynamic dims within their ranges, and
+    dims sharing a name equal (``sizes`` collects them over the inputs)."""
+    if x.dim() != len(shape):
+        raise InputError(f"input {name!r} must have rank {len(shape)}, got shape {list(x.shape)}")
+    for d, (n, spec) in enumerate(zip(shape, dims, strict=True)):
+        if spec is None and x.shape[d] != n:
+            raise InputError(f"input {name!r} must have size {n} in dim {d} (static), got shape "
+                             f"{list(x.shape)}")
+        if spec is not None and not spec.contains(int(x.shape[d])):
+            raise InputError(f"input {name!r} dim {d} is {x.shape[d]}, outside its dynamic "
+                             f"range ({spec})")
+        if spec is not None and sizes.setdefault(spec.name, int(x.shape[d])) != x.shape[d]:
+            raise InputError(f"input {name!r} dim {d} is {x.shape[d]}, but it must equal the other "
+                             f"dims named {spec.name!r} ({sizes[spec.name]})")

@@ -24,6 +24,7 @@ from ..ir.codes import PreferenceCode
 from ..ir.model import Leaf, LeafKind, ModelGraph, Placement, SegmentCall
 from ..ir.ops.host import HostOp
 from ..ir.types import DimOrder, TensorType, Value
+from .dynamic_io import check_src, cpu_segment, out_shapes_src
 from .flatten import NnapiSegment, flatten
 from .generated import define_class
 from .host_call import host_module, returned_type
@@ -56,7 +57,7 @@ def segment_module(seg: NnapiSegment, preference: int, relax: bool) -> NnapiSegm
     return NnapiSegmentModule(
         ser_model=seg.ser_model,
         weights=list(seg.weights),
-        out_shapes=[list(t.shape) for t in outs],  # type: ignore[arg-type]
+        out_shapes=[[0 if d is None else d for d in t.shape] for t in outs],  # 0: dynamic
         out_kinds=[_out_kind(t) for t in outs],
         out_scales=[t.quant.scale if t.quant else 0.0 for t in outs],
         out_zero_points=[t.quant.zero_point if t.quant else 0 for t in outs],
@@ -119,6 +120,7 @@ class _Emitter:
 
     graph: ModelGraph
     cpu_twins: bool
+    dynamic: Any = None  # nnapi_compiler.dynamic.DynamicModel, for dynamic input dims
     names: dict[int, str] = attrs.field(factory=dict)
     lines: list[str] = attrs.field(factory=list)
 
@@ -140,6 +142,9 @@ class _Emitter:
         seg = self.graph.segments[step.index]
         args = "[" + ", ".join(self.to_segment(v) for v in step.args) + "]"
         nnapi, cpu = f"self.segment{step.index}({args})", f"self.cpu_segment{step.index}({args})"
+        shapes = out_shapes_src(step, self.graph, self.dynamic) if self.dynamic else None
+        if shapes is not None and seg.placement is Placement.NNAPI:
+            nnapi = f"self.segment{step.index}.run_sized({args}, {shapes})"
         if seg.placement is Placement.CPU:
             self.lines.append(f"_outs = {cpu}")
         elif self.cpu_twins:
@@ -151,7 +156,12 @@ class _Emitter:
             self.lines.append(f"{self.name(r)} = _outs[{j}]{view}")
 
     def host(self, op: HostOp, k: int) -> None:
-        args = ", ".join(self.name(v) for v in op.args)
+        # ``view`` needs PyTorch's contiguous strides, which an NHWC segment output (a
+        # channels_last view) lacks: eager ran it on a contiguous tensor.
+        target = op.call.target if op.call is not None else None
+        view = target == "view" or getattr(target, "_qualified_op_name", "") == "aten::view"
+        args = ", ".join(self.name(v) + (".contiguous()" if view and v.type.dim_order is DimOrder.NHWC
+                                         else "") for v in op.args)
         self.lines.append(f"{self.name(op.result)} = self.host{k}({args})")
 
     def leaf(self, leaf: Leaf) -> str:
@@ -164,9 +174,12 @@ class _Emitter:
 
     def forward(self) -> str:
         io = self.graph.io
+        if io.input_dims is not None:
+            self.lines += check_src(self.graph)
         for n, d, s, v in zip(io.input_names, io.input_dtypes, io.input_shapes, self.graph.inputs,
                               strict=True):
-            self.lines += _check_src(n, d, s, v.type).splitlines()
+            if io.input_dims is None:
+                self.lines += _check_src(n, d, s, v.type).splitlines()
         hosts = 0
         for step in self.graph.block:
             if isinstance(step, SegmentCall):
@@ -206,7 +219,8 @@ class NnapiCompiledModel(torch.nn.Module):
 '''
 
 
-def wrapper_source(graph: ModelGraph, cpu_twins: bool, nested: tuple[str, ...] = ()) -> str:
+def wrapper_source(graph: ModelGraph, cpu_twins: bool, nested: tuple[str, ...] = (),
+                   dynamic: Any = None) -> str:
     """The wrapper class; ``nested`` are paths of host-call modules that hold compiled artifacts
     of their own (compiled ``torch.cond`` branches), which ``use_cpu``/``init_nnapi`` reach too."""
     nnapi = graph.nnapi_segments()
@@ -216,7 +230,7 @@ def wrapper_source(graph: ModelGraph, cpu_twins: bool, nested: tuple[str, ...] =
     init = "\n".join([f"        self.segment{i}.init()" for i in nnapi]
                      + [f"        self.{p}.init_nnapi()" for p in nested]) or "        pass"
     head = _CLASS.format(use_cpu=use_cpu, init=init)
-    return head + textwrap.indent(_Emitter(graph, cpu_twins).forward(), "    ") + "\n"
+    return head + textwrap.indent(_Emitter(graph, cpu_twins, dynamic).forward(), "    ") + "\n"
 
 
 @attrs.frozen
@@ -229,9 +243,13 @@ class Artifact:
 
 def build_artifact(graph: ModelGraph,
                    preference: int = PreferenceCode.PREFER_SUSTAINED_SPEED,
-                   relax: bool = False, cpu_fallback: bool = True) -> Artifact:
-    """Serialize every segment and script the wrapper around them."""
+                   relax: bool = False, cpu_fallback: bool = True, dynamic: Any = None) -> Artifact:
+    """Serialize every segment and script the wrapper around them.
+
+    ``dynamic`` (``nnapi_compiler.dynamic.DynamicModel``): the graph has dynamic input dims.
+    """
     pool: dict[str, torch.Tensor] = {}
+    pools: list[dict[str, torch.Tensor]] = [pool] + [{} for _ in (dynamic.samples[1:] if dynamic else ())]
     parts: dict[str, torch.nn.Module] = {}
     flat = tuple(flatten(s.program, pool) for s in graph.segments)
     for i, (seg, fl) in enumerate(zip(graph.segments, flat, strict=True)):
@@ -240,7 +258,8 @@ def build_artifact(graph: ModelGraph,
         if seg.placement is Placement.CPU or cpu_fallback:
             from .cpu_segment import build_cpu_segment
 
-            parts[f"cpu_segment{i}"] = build_cpu_segment(fl)
+            parts[f"cpu_segment{i}"] = (cpu_segment(i, dynamic, pools) if dynamic else
+                                        build_cpu_segment(fl))
     returns: dict[int, Any] = {}  # value id -> TorchScript type a host call returned
     nested: list[str] = []
     for k, op in enumerate(graph.host_ops()):
@@ -252,7 +271,7 @@ def build_artifact(graph: ModelGraph,
             nested.append(f"host{k}.m")
     consts = {f"c{vid}": t.contiguous() for vid, t in graph.consts.items()}
     cpu_twins = cpu_fallback and bool(graph.nnapi_segments())
-    src = wrapper_source(graph, cpu_twins, tuple(nested))
+    src = wrapper_source(graph, cpu_twins, tuple(nested), dynamic)
     wrapper = define_class(src, "NnapiCompiledModel")(parts, consts, not graph.nnapi_segments())
     return Artifact(quiet_jit(torch.jit.script, wrapper), flat)
 

@@ -92,3 +92,28 @@ class NnapiSegmentModule(torch.nn.Module):
         outs = [self._alloc(i) for i in range(len(self.out_shapes))]
         comp.run(args, outs)
         return outs
+
+    @torch.jit.export
+    def run_sized(self, args: list[torch.Tensor], shapes: list[list[int]]) -> list[torch.Tensor]:
+        """``forward`` with the output shapes given (dynamic dims: computed by the wrapper).
+
+        The runtime resizes each output to the dims the device reports after the execution.
+        """
+        if self.comp is None:
+            self.init()
+        comp = self.comp
+        if comp is None:
+            raise RuntimeError("NNAPI compilation was not created")
+        outs: list[torch.Tensor] = []
+        for i in range(len(shapes)):
+            kind = self.out_kinds[i]
+            if kind == 2:
+                outs.append(torch._empty_affine_quantized(
+                    shapes[i], scale=self.out_scales[i], zero_point=self.out_zero_points[i],
+                    dtype=torch.quint8))
+            elif kind == 1:
+                outs.append(torch.empty(shapes[i], dtype=torch.int32))
+            else:
+                outs.append(torch.empty(shapes[i], dtype=torch.float32))
+        comp.run(args, outs)
+        return outs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import operator
 from typing import Any
 
 import attrs
@@ -134,8 +135,35 @@ def _single_module_graph(model: torch.nn.Module, names: list[str]) -> torch.fx.G
     return torch.fx.GraphModule({"root": model}, graph)
 
 
-def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
-    """Capture ``model`` called on ``inputs``; raises CaptureError if neither dialect works."""
+def _split_tuple_outputs(gm: torch.fx.GraphModule) -> None:
+    """An output that is a node returning a tuple (``return self.lstm(x)``) becomes a tuple of
+    ``getitem`` nodes, recursively, so every output leaf is one tensor (or constant)."""
+    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+
+    def split(x: Any) -> Any:
+        ex = x.meta.get(EXAMPLE) if isinstance(x, torch.fx.Node) else None
+        if not isinstance(ex, tuple | list):
+            return x
+        parts = []
+        for i, e in enumerate(ex):
+            with gm.graph.inserting_before(out_node):
+                item = gm.graph.call_function(operator.getitem, (x, i))
+            item.meta[EXAMPLE] = e
+            item.meta[FLOPS] = 0
+            parts.append(split(item))
+        return type(ex)(parts) if type(ex) in (tuple, list) else tuple(parts)
+
+    new = pytree.tree_map(split, out_node.args[0])
+    if new is not out_node.args[0]:
+        out_node.args = (new,)
+        gm.recompile()
+
+
+def capture(model: torch.nn.Module, inputs: tuple, dynamic: Any = None) -> Captured:
+    """Capture ``model`` called on ``inputs``; raises CaptureError if neither dialect works.
+
+    ``dynamic`` (a ``dynamic_spec.Dynamic``) makes torch.export keep those dims symbolic.
+    """
     names = _input_names(model, len(inputs))
     trace_error = ""
     try:
@@ -145,13 +173,18 @@ def capture(model: torch.nn.Module, inputs: tuple) -> Captured:
             graph = LeafTracer().trace(model, concrete_args=_defaults(model, len(inputs)) or None)
             gm = torch.fx.GraphModule(model, graph)
         _record_examples(gm, inputs)
+        _split_tuple_outputs(gm)
         out = next(n for n in gm.graph.nodes if n.op == "output").args[0]
         leaves, spec = pytree.tree_flatten(out)
         return Captured(gm, Dialect.FX, names, spec, leaves)
     except Exception as e:
         trace_error = f"{type(e).__name__}: {e}"
     try:
-        ep = torch.export.export(model, inputs, strict=False)
+        ds = None
+        if dynamic is not None:
+            ds = tuple({d: torch.export.Dim.DYNAMIC for d, sp in enumerate(dims) if sp} or None
+                       for dims in dynamic.dims)
+        ep = torch.export.export(model, inputs, strict=False, dynamic_shapes=ds)
         gm = ep.module()
     except Exception as e:
         raise CaptureError(

@@ -37,6 +37,8 @@ _SHAPE_ATTRS = {"shape", "ndim", "dtype", "device", "is_quantized"}
 _SHAPE_METHODS = {"size", "dim", "numel", "ndimension", "nelement"}
 HOST_INPUT = "reads a value only the CPU can hold (computed by host code)"
 _INPLACE_OPERATORS = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
+RUNTIME_SIZE = "reads the size of a dynamic dimension: computed at run time on the CPU"
+SIZE_DEPENDENT = "its NNAPI form depends on the size of a dynamic dimension"
 
 
 @attrs.define(eq=False)
@@ -112,6 +114,8 @@ def _static(node: torch.fx.Node, static: set[torch.fx.Node]) -> bool:
         return True
     if node.op == "call_method" and node.target in _SHAPE_METHODS:
         return True
+    if node.op == "call_function" and node.target is torch.ops.aten.sym_size.int:
+        return True
     if node.op not in ("call_function", "call_method"):
         return False
     return all(n in static for n in node.all_input_nodes)
@@ -121,12 +125,16 @@ def _target_str(node: torch.fx.Node, key: Key) -> str:
     return key_name(key) if node.op != "call_method" else f"Tensor.{node.target}"
 
 
-def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IOSpec]:
+def lower(cap: Captured, level: int, fallback: str = "cpu", runtime: frozenset[str] = frozenset(),
+          host: frozenset[str] = frozenset()) -> tuple[Program, IOSpec]:
     """Lower ``cap`` at feature ``level`` into one mixed program (NNAPI ops and host ops).
 
-    ``fallback="error"`` raises UnsupportedError listing every refused node instead.
+    ``fallback="error"`` raises UnsupportedError listing every refused node instead. With
+    dynamic dims (``nnapi_compiler/dynamic.py``), nodes named in ``runtime`` compute a size at run
+    time (never folded) and nodes in ``host`` run on the CPU because their NNAPI form bakes a size.
     """
     rewrite(cap)
+    live = _live(cap.gm) if runtime else set()
     b = Builder(level=level)
     ctx = Ctx(b=b, level=level, gm=cap.gm)
     env: dict[torch.fx.Node, Any] = {}
@@ -156,7 +164,10 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
         if node.op == "call_module" and str(node.target) == "_guards_fn":
             env[node] = None  # torch.export's shape guard: shapes are checked by the artifact
             continue
-        if _static(node, static):
+        if node.name in runtime and node not in live:  # a size read left dead by a rewrite
+            env[node] = ex
+            continue
+        if _static(node, static) and node.name not in runtime:
             static.add(node)
             env[node] = ex
             continue
@@ -171,6 +182,8 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
             if any(isinstance(a, Value) and isinstance(a.type, HostType)
                    for a in pytree.tree_leaves((args, kwargs))):
                 raise Refuse(HOST_INPUT)
+            if node.name in runtime or node.name in host:
+                raise Refuse(RUNTIME_SIZE if node.name in runtime else SIZE_DEPENDENT)
             if entry is None:
                 raise Refuse("no NNAPI lowering for this op")
             picks = node.target is operator.getitem and args and isinstance(args[0], tuple)
@@ -202,6 +215,18 @@ def lower(cap: Captured, level: int, fallback: str = "cpu") -> tuple[Program, IO
 def _int_or_bool(a: Any) -> bool:
     return isinstance(a, Value) and isinstance(a.type, TensorType) and a.type.code in (
         OperandCode.TENSOR_INT32, OperandCode.TENSOR_BOOL8)
+
+
+def _live(gm: torch.fx.GraphModule) -> set[torch.fx.Node]:
+    """Nodes the output depends on."""
+    stack = [n for n in gm.graph.nodes if n.op == "output"]
+    live: set[torch.fx.Node] = set()
+    while stack:
+        n = stack.pop()
+        if n not in live:
+            live.add(n)
+            stack.extend(n.all_input_nodes)
+    return live
 
 
 def host_type(ex: Any) -> TensorType | HostType:

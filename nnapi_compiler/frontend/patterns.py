@@ -14,6 +14,7 @@ import torch
 import torch.fx
 
 from .capture import EXAMPLE, Captured
+from .patterns_attention import split_head_permute, split_packed_projection
 
 _RESHAPES = {"view", "reshape", "flatten"}
 
@@ -52,6 +53,8 @@ def _is_transpose_12(node: torch.fx.Node) -> bool:
 def rewrite(cap: Captured) -> int:
     """Apply every fx rewrite to ``cap`` in place; returns how many idioms were rewritten."""
     replaced = fuse_channel_shuffle(cap.gm)
+    replaced.update(split_packed_projection(cap.gm))
+    replaced.update(split_head_permute(cap.gm))
     cap.out_leaves = [replaced.get(x, x) if isinstance(x, torch.fx.Node) else x for x in cap.out_leaves]
     return len(replaced)
 

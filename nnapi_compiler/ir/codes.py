@@ -122,20 +122,44 @@ def type_name(code: int) -> str:
     return OperandCode(code).name.removeprefix("TENSOR_")
 
 
-#: Android release -> feature level, as the runtime we target understands them.
+#: Android release -> feature level of the NNAPI runtime it ships. FL1..FL5 are the API levels
+#: 27..31 (Android 8.1..12). From Android 11 the runtime is an updatable module whose level is
+#: not tied to the Android version; FL6 and FL7 were module updates, and FL8 is the level the
+#: Android 13 runtime reports (SEMANTICS.md, marked uncertain there). No level came after FL8
+#: (NNAPI is deprecated from Android 15), so 14 and 15 also map to 8. See the user guide table.
 ANDROID_LEVELS: dict[str, int] = {
     "android-8.1": 1,
     "android-9": 2,
     "android-10": 3,
     "android-11": 4,
     "android-12": 5,
+    "android-13": 8,
+    "android-14": 8,
+    "android-15": 8,
+}
+#: Android releases whose entry in ANDROID_LEVELS is an inference rather than a documented fact.
+UNCERTAIN_ANDROID = frozenset({"android-13", "android-14", "android-15"})
+
+
+#: NDK feature-level codes (what ``ANeuralNetworksDevice_getFeatureLevel`` reports) -> level,
+#: from operands.tsv's FeatureLevelCode rows (27..31, then 1000006..1000008).
+FEATURE_LEVEL_CODES: dict[int, int] = {
+    int(r["value"]): int(r["feature_level"])
+    for r in _OPERAND_ROWS
+    if r["table"] == "FeatureLevelCode" and r["feature_level"]
 }
 
 
+def feature_level_code(level: int) -> int:
+    """The NDK's ``ANEURALNETWORKS_FEATURE_LEVEL_<level>`` value."""
+    return {lv: code for code, lv in FEATURE_LEVEL_CODES.items()}[level]
+
+
 def parse_target(target: str | int) -> int:
-    """Turn ``"android-10"``, ``"fl3"``/``"FL3"`` or ``3`` into a feature level."""
+    """Turn ``"android-13"``, ``"fl3"``/``"FL3"``, ``3`` or an NDK code (``29``, ``1000007``)
+    into a feature level 1..8."""
     if isinstance(target, int):
-        level = target
+        level = FEATURE_LEVEL_CODES.get(target, target)
     else:
         t = target.strip().lower()
         if t in ANDROID_LEVELS:
@@ -147,5 +171,8 @@ def parse_target(target: str | int) -> int:
                 f"unknown target {target!r}: use one of {sorted(ANDROID_LEVELS)} or 'fl1'..'fl8'"
             )
     if not 1 <= level <= MAX_LEVEL:
-        raise ValueError(f"feature level {level} is outside 1..{MAX_LEVEL}")
+        raise ValueError(
+            f"feature level {level} is outside 1..{MAX_LEVEL} (ints may also be the NDK codes "
+            f"{sorted(FEATURE_LEVEL_CODES)})"
+        )
     return level

@@ -45,10 +45,12 @@ class IOSpec:
     """The original model's calling convention, kept so the artifact reproduces it exactly."""
 
     input_names: tuple[str, ...]
-    input_shapes: tuple[tuple[int, ...], ...]
+    input_shapes: tuple[tuple[int | None, ...], ...]  # None: a dynamic dim (see input_dims)
     input_dtypes: tuple[torch.dtype, ...]
     out_spec: pytree.TreeSpec = attrs.field(eq=False)
     leaves: tuple[Leaf, ...]
+    #: Per input, per dim: a ``frontend.dynamic_spec.DimSpec`` (name and range) or None (static).
+    input_dims: tuple[tuple[Any, ...], ...] | None = None
 
     def output_values(self) -> tuple[Value, ...]:
         """The distinct IR values the outputs read, in first-use order."""

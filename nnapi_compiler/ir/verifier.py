@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from ..errors import VerificationError
 from .codes import OP_SPECS, OPERAND_MIN_LEVEL, OpCode, OperandCode, type_name
+from .legality import RANK_RULES, inputs_level, rank_problem
 from .ops.base import NnapiOp, Op
 from .ops.host import HostOp
 from .printer import print_op
 from .program import Program
-from .types import TensorType, Value
+from .types import Scalar, TensorType, Value
 
 
 def _context(p: Program, index: int, radius: int = 3) -> str:
@@ -27,8 +28,36 @@ def _context(p: Program, index: int, radius: int = 3) -> str:
     return "\n".join(lines)
 
 
-#: Largest operand rank any driver accepts (see nnapi/SEMANTICS.md "Ranks").
-MAX_RANK = 4
+def _table_problems(op: NnapiOp, level: int) -> list[str]:
+    """What operations.tsv (through ``legality``) forbids: ranks, optional inputs and scalar
+    operand types newer than ``level``."""
+    errs = []
+    try:
+        operands = op.nnapi_operands()
+    except Exception as e:  # a malformed op; op.check() / infer() already said why
+        return [f"{OpCode(op.code).name} has no NNAPI operand list: {e}"]
+    tensors = [v for v in (*operands, *op.results)
+               if isinstance(v, Value) and isinstance(v.type, TensorType)]
+    rule = RANK_RULES[op.code]
+    first = op.results[0] if rule.which == "output" else operands[0] if operands else None
+    primary = first.type.rank if isinstance(first, Value) and isinstance(
+        first.type, TensorType) else None
+    why = rank_problem(op.code, level, primary, [v.type.rank for v in tensors])
+    if why:
+        errs.append(why)
+    try:
+        need = inputs_level(op.code, len(operands))
+    except ValueError as e:
+        errs.append(str(e))
+    else:
+        if need is not None and need > level:
+            errs.append(f"{OpCode(op.code).name} with {len(operands)} inputs (optional inputs "
+                        f"added later) needs feature level {need} > target {level}")
+    for s in operands:
+        if isinstance(s, Scalar) and OPERAND_MIN_LEVEL[s.code] > level:
+            errs.append(f"{OpCode(op.code).name} scalar {OperandCode(s.code).name} needs "
+                        f"feature level {OPERAND_MIN_LEVEL[s.code]}")
+    return errs
 
 
 def op_problems(op: Op, level: int | None) -> list[str]:
@@ -56,11 +85,7 @@ def op_problems(op: Op, level: int | None) -> list[str]:
     ):
         errs.append("quantized layer needs an INT32 bias (run requantize-bias)")
     if isinstance(op, NnapiOp):
-        big = [v for v in (*op.inputs(), *op.results)
-               if isinstance(v.type, TensorType) and v.type.rank > MAX_RANK]
-        if big:  # the spec allows rank > 4 for a few ops on paper; drivers cap every op at 4
-            errs.append(f"{OpCode(op.code).name} operand {big[0]} has rank {big[0].type.rank} "
-                        f"> {MAX_RANK}")
+        errs += _table_problems(op, level)
         need = op.required_level()
         if need > level:
             errs.append(f"{OpCode(op.code).name} as used needs feature level {need} > target {level}")

@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (imported for their @kernel registrations)
     elementwise,
     fully_connected,
     logic,
+    matmul,
     norm,
     pool,
     quant,

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from ..errors import VirtualDeviceError
-from ..ir.codes import MAX_LEVEL, OP_SPECS, ResultCode
+from ..ir.codes import MAX_LEVEL, OP_SPECS, ResultCode, parse_target
 from . import shim
 from .device_state import DEVICE_NAME, VirtualDevice
 from .driver import Driver
@@ -108,9 +108,15 @@ def _install() -> None:
         _installed = True
 
 
-def _make_device(feature_level: int, refuse_ops: Iterable[int], available: bool) -> VirtualDevice:
-    if not isinstance(feature_level, int) or not 1 <= feature_level <= MAX_LEVEL:
-        raise VirtualDeviceError(f"feature_level must be an int in 1..{MAX_LEVEL}, got {feature_level!r}")
+def _make_device(feature_level: int | str, refuse_ops: Iterable[int], available: bool) -> VirtualDevice:
+    try:  # the same names compile(target=) takes: 1..8, "fl4", "android-11", NDK codes (30)
+        if isinstance(feature_level, bool) or not isinstance(feature_level, int | str):
+            raise ValueError(repr(feature_level))
+        feature_level = parse_target(feature_level)
+    except ValueError:
+        raise VirtualDeviceError(
+            f"feature_level must be a level 1..{MAX_LEVEL} or a target such as 'android-11', "
+            f"got {feature_level!r}") from None
     refused = frozenset(int(op) for op in refuse_ops)
     unknown = sorted(refused - set(OP_SPECS))
     if unknown:
@@ -120,11 +126,12 @@ def _make_device(feature_level: int, refuse_ops: Iterable[int], available: bool)
 
 @contextlib.contextmanager
 def virtual_device(
-    feature_level: int = 8, refuse_ops: Iterable[int] = (), available: bool = True
+    feature_level: int | str = 8, refuse_ops: Iterable[int] = (), available: bool = True
 ) -> Iterator[VirtualDevice]:
     """Make NNAPI work on this host for the duration of the ``with`` block.
 
-    ``feature_level`` (1..8) is the emulated NNAPI feature level; ``refuse_ops`` are operation
+    ``feature_level`` is the emulated NNAPI feature level: 1..8 or any ``target`` compile()
+    takes ("android-11", "fl4", the NDK code 30); ``refuse_ops`` are operation
     codes this device will not compile; ``available=False`` emulates a phone without NNAPI (every
     call, starting with ``Model_create``, fails). Contexts nest; the innermost one answers.
     Outside every context NNAPI calls fail cleanly (torch raises RuntimeError).

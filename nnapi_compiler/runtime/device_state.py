@@ -10,6 +10,7 @@ from collections import Counter
 
 import attrs
 
+from ..ir.codes import feature_level_code
 from ..ir.flat import FlatModel
 
 DEVICE_NAME = "nnapi-compiler-virtual"
@@ -31,7 +32,7 @@ def api_level(feature_level: int) -> int:
 
     FL1..FL5 are Android API levels 27..31; later levels are the constants 1000006.. .
     """
-    return 26 + feature_level if feature_level <= 5 else 1_000_000 + feature_level
+    return feature_level_code(feature_level)
 
 
 @attrs.define(eq=False)

@@ -6,7 +6,7 @@ import ctypes
 
 import attrs
 
-from ..ir.codes import OP_SPECS, PreferenceCode, ResultCode
+from ..ir.codes import PreferenceCode, ResultCode
 from ..ir.flat import OperationDesc
 from . import interpreter
 from .device_state import DEVICE_NAME, CompilationRecord, VirtualDevice
@@ -19,6 +19,7 @@ from .driver_checks import (
     check_operation,
     check_value_length,
     fail,
+    level_problem,
     read_operand_type,
     read_ptr_array,
     read_u32_array,
@@ -84,7 +85,8 @@ class Driver(ExecutionCalls):
             fail(ResultCode.UNEXPECTED_NULL, "supportedOps is NULL")
         flags = (ctypes.c_bool * len(ops)).from_address(out)
         for j, op in enumerate(ops):
-            flags[j] = op.code not in dev.refuse_ops and OP_SPECS[op.code].min_level <= dev.feature_level
+            flags[j] = op.code not in dev.refuse_ops and not level_problem(
+                m.model, op.code, op.inputs, op.outputs, dev.feature_level)
 
     # -- models ------------------------------------------------------------------------------------
     def Model_create(self, dev: VirtualDevice, out: int | None) -> None:

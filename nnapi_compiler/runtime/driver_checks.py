@@ -18,8 +18,10 @@ from ..ir.codes import (
     OperandCode,
     ResultCode,
     is_tensor_code,
+    type_name,
 )
 from ..ir.flat import FlatModel, OperandDesc, OperationDesc
+from ..ir.legality import RANK_RULES, inputs_level, rank_problem
 from .shim import OperandType
 
 MAX_RANK = 8  # REVERSE, the highest-rank op in the spec, takes up to 8 dims
@@ -172,6 +174,9 @@ def check_operation(
     for k in (*inputs, *outputs):
         if k >= n:
             fail(ResultCode.BAD_DATA, f"{what} uses operand {k}, but the model has {n}")
+    why = level_problem(model, code, inputs, outputs, level)
+    if why:
+        fail(ResultCode.BAD_DATA, f"{what}: {why}")
     if len(set(outputs)) != len(outputs):
         fail(ResultCode.BAD_DATA, f"{what} lists an output operand twice: {list(outputs)}")
     for o in outputs:
@@ -182,6 +187,35 @@ def check_operation(
                 ResultCode.BAD_DATA,
                 f"{what} writes operand {o}, already written by operation {writers[o]}",
             )
+
+
+def level_problem(
+    model: FlatModel, code: int, inputs: tuple[int, ...], outputs: tuple[int, ...], level: int
+) -> str:
+    """What a level-``level`` driver refuses in this operation ("" if nothing), from
+    operations.tsv: the op itself, its primary operand type, its input count (optional inputs
+    added by later levels) and its operand ranks. Operand indices must be in range."""
+    spec = OP_SPECS[code]
+    if spec.min_level > level:
+        return f"{spec.name} needs feature level {spec.min_level}, device has {level}"
+    descs = [model.operands[k] for k in (*inputs, *outputs)]
+    if inputs and is_tensor_code(descs[0].code):
+        primary = type_name(descs[0].code)
+        legal = spec.primary_types_at(level)
+        if "*" not in legal and primary not in legal and primary in spec.primary_types_at(99):
+            return f"{spec.name} takes {primary} only from a later feature level than {level}"
+    try:
+        need = inputs_level(code, len(inputs))
+    except ValueError as e:
+        return str(e)
+    if need is not None and need > level:
+        return f"{spec.name} with {len(inputs)} inputs needs feature level {need}, device has {level}"
+    rule = RANK_RULES[code]
+    first = (descs[len(inputs)] if rule.which == "output" and outputs
+             else descs[0] if inputs else None)
+    known = first is not None and is_tensor_code(first.code) and bool(first.dims)
+    ranks = [len(d.dims) for d in descs if is_tensor_code(d.code)]
+    return rank_problem(code, level, len(first.dims) if known else None, ranks)
 
 
 def check_io_list(model: FlatModel, indices: tuple[int, ...], what: str) -> None:
@@ -263,11 +297,9 @@ def check_device_can_run(model: FlatModel, level: int, refuse_ops: frozenset[int
         spec = OP_SPECS[op.code]
         if op.code in refuse_ops:
             fail(ResultCode.BAD_DATA, f"device refuses operation {j} ({spec.name})")
-        if spec.min_level > level:
-            fail(
-                ResultCode.BAD_DATA,
-                f"operation {j} ({spec.name}) needs feature level {spec.min_level}, device has {level}",
-            )
+        why = level_problem(model, op.code, op.inputs, op.outputs, level)
+        if why:
+            fail(ResultCode.BAD_DATA, f"operation {j}: {why}")
     for k, desc in enumerate(model.operands):
         if OPERAND_MIN_LEVEL[desc.code] > level:
             fail(

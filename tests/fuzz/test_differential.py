@@ -19,6 +19,9 @@ from .strategies import FuzzCase, fuzz_cases
 
 #: File that receives each case before it runs (``NNC_FUZZ_CASE_LOG``), to pin down crashes.
 CASE_LOG = os.environ.get("NNC_FUZZ_CASE_LOG", "")
+#: File that gets one line per case that matched eager (``NNC_FUZZ_TALLY``): a campaign stopped
+#: by a time limit still says how many models it compared, which hypothesis does not.
+TALLY = os.environ.get("NNC_FUZZ_TALLY", "")
 IDENTITY = re.compile("computes no tensor from its inputs|computes nothing on NNAPI")
 
 
@@ -46,6 +49,9 @@ def check_case(case: FuzzCase) -> nc.CompiledModel | None:
     with nc.virtual_device():
         got = cm(x.clone())
     assert_close_scaled(got, ref)
+    if TALLY:
+        with open(TALLY, "a") as f:
+            f.write(f"{case.target}\n")
     return cm
 
 

@@ -57,12 +57,13 @@ class InplaceHost(nn.Module):
 
 
 class GruHead(nn.Module):
-    """conv features -> GRU over time (a torch module NNAPI cannot run, tuple output) -> linear."""
+    """conv features -> a recurrent layer over time (tuple output) -> linear. With ``nn.RNN``,
+    which has no NNAPI lowering, the recurrent layer is a host module."""
 
-    def __init__(self) -> None:
+    def __init__(self, cell: type[nn.Module] = nn.GRU) -> None:
         super().__init__()
         self.conv = stack(1, 8)
-        self.gru = nn.GRU(8 * 8, 16, batch_first=True)
+        self.gru = cell(8 * 8, 16, batch_first=True)
         self.fc = nn.Linear(16, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -349,6 +349,15 @@ def _linear_cases() -> dict[str, Callable[[G], Builder]]:
         "fully_connected_flatten": lambda g: one_op(
             Op.FULLY_CONNECTED, [In(f(g, 1, 2, 2, 3)), f(g, 4, 6), f(g, 4), 0], (2, 4)
         ),
+        "fully_connected_runtime_weights": lambda g: one_op(
+            Op.FULLY_CONNECTED, [In(f(g, 3, 6)), In(f(g, 4, 6)), f(g, 4), 0], (3, 4)
+        ),
+        "batch_matmul": lambda g: one_op(
+            Op.BATCH_MATMUL, [In(f(g, 2, 3, 4, 5)), In(f(g, 2, 3, 5, 6)), False, False], (2, 3, 4, 6)
+        ),
+        "batch_matmul_adj": lambda g: one_op(
+            Op.BATCH_MATMUL, [In(f(g, 3, 5, 4)), In(f(g, 3, 6, 5)), True, True], (3, 4, 6)
+        ),
     }
     for dt, tag in ((torch.uint8, "u8"), (torch.int8, "s8")):
         cases[f"fully_connected_{tag}"] = lambda g, d=dt: qop(

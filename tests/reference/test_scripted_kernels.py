@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nnapi_compiler.backend.cpu_segment import build_cpu_module
-from nnapi_compiler.ir.codes import OpCode, OperandCode
+from nnapi_compiler.ir.codes import MAX_LEVEL, OpCode, OperandCode
 from nnapi_compiler.runtime.interpreter import execute
 
 from .cases import FAMILIES
@@ -26,7 +26,7 @@ def _as_arg(t: torch.Tensor, code: int, scale: float, zp: int) -> torch.Tensor:
 def test_scripted_kernel_equals_interpreter(family: str, name: str) -> None:
     b = FAMILIES[family][name](torch.Generator().manual_seed(len(name)))
     model = b.model
-    want = execute(model, b.feeds, 4)
+    want = execute(model, b.feeds, MAX_LEVEL)
     descs = [model.operands[k] for k in model.inputs]
     args = [_as_arg(t, d.code, d.scale, d.zero_point) for t, d in zip(b.feeds, descs, strict=True)]
     got = torch.jit.script(build_cpu_module(model, {}, []))(args)

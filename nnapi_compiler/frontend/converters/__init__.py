@@ -3,7 +3,9 @@
 from . import (
     activation,
     arith,
+    attention,
     conv,
+    linalg,
     logic,
     mathops,
     norm,
@@ -12,10 +14,11 @@ from . import (
     quantized,
     reduce,
     resize,
+    sequence,
     shape,
     slicing,
     smooth,
 )
 
-__all__ = ["activation", "arith", "conv", "logic", "mathops", "norm", "pool", "qdq", "quantized", "reduce",
-           "resize", "shape", "slicing", "smooth"]
+__all__ = ["activation", "arith", "attention", "conv", "linalg", "logic", "mathops", "norm", "pool", "qdq",
+           "quantized", "reduce", "resize", "sequence", "shape", "slicing", "smooth"]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ir import ops
-from ...ir.types import Quant
+from ...ir.types import Quant, Value
 from ..lower import Ctx
 from ..registry import Refuse, converter
 from ._util import image, pair, static_tensor, value
@@ -118,6 +118,13 @@ def conv_transpose2d(ctx: Ctx, a: dict) -> Any:
            modules={nn.Linear: lambda m: {"weight": m.weight, "bias": m.bias}})
 def linear(ctx: Ctx, a: dict) -> Any:
     x = value(a["input"])
+    if isinstance(a["weight"], Value) or isinstance(a["bias"], Value):
+        # Run-time weights: NNAPI's FULLY_CONNECTED does not require constant operands.
+        w_val = ctx.tensor(a["weight"])
+        units = w_val.type.shape[0]
+        b_val = ctx.tensor(a["bias"]) if a["bias"] is not None else ctx.const(torch.zeros(units))
+        y = ctx.emit(ops.FullyConnected, input=x, weights=w_val, bias=b_val)
+        return y if x.type.rank == 2 else ctx.emit(ops.Reshape, x=y, shape=(*x.type.shape[:-1], units))
     w = static_tensor(a["weight"], "linear weight")
     units = w.shape[0]
     bias = static_tensor(a["bias"], "linear bias") if a["bias"] is not None else torch.zeros(units)

@@ -35,7 +35,7 @@ from .elementwise import (
     Tanh,
 )
 from .host import HostOp
-from .linear import FullyConnected
+from .linear import BatchMatmul, FullyConnected
 from .logic import (
     ArgMax,
     ArgMin,
@@ -100,6 +100,7 @@ __all__ = [
     "ArgMax",
     "ArgMin",
     "AveragePool2d",
+    "BatchMatmul",
     "ChannelShuffle",
     "Concatenation",
     "Constant",
