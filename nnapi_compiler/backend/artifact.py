@@ -30,7 +30,8 @@ from .generated import define_class
 from .host_call import host_module, returned_type
 from .segment_module import OUT_FLOAT32, OUT_INT32, OUT_QUINT8, NnapiSegmentModule
 
-_DTYPE_SRC = {torch.float32: "torch.float32", torch.quint8: "torch.quint8", torch.int32: "torch.int32"}
+_DTYPE_SRC = {torch.float32: "torch.float32", torch.quint8: "torch.quint8", torch.int32: "torch.int32",
+              torch.int64: "torch.int64"}
 
 
 def quiet_jit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -81,7 +82,17 @@ def _check_src(name: str, dtype: torch.dtype, shape: tuple[int, ...], t: Any) ->
             raise ValueError("input '{name}' must have rank {len(shape)}, got " + str({name}.dim()))
         if {name}.size() != {list(shape)}:
             raise ValueError("input '{name}' must have shape {list(shape)}, got " + str({name}.size()))
-    """) + quant
+    """) + quant + (_narrow_src(name) if dtype == torch.int64 else "")
+
+
+def _narrow_src(name: str) -> str:
+    """int64 indices to the int32 NNAPI carries, refusing values that would wrap around."""
+    return textwrap.dedent(f"""\
+        _{name}_i32 = {name}.to(torch.int32)
+        if not torch.equal(_{name}_i32.to(torch.int64), {name}):
+            raise ValueError("input '{name}' has values outside the int32 range")
+        {name} = _{name}_i32
+    """)
 
 
 def _structure_src(spec: pytree.TreeSpec, leaves: list[str]) -> str:
@@ -162,6 +173,8 @@ class _Emitter:
         src = self.name(leaf.value)
         if leaf.value.id in self.nhwc_views:  # eager's memory format: see channels_last_flag
             src = f"({src} if _channels_last else {src}.contiguous())"
+        if leaf.cast is not None:
+            src = f"{src}.to({leaf.cast})"
         return f"{src}.reshape([])" if leaf.scalar else src
 
     def channels_last_flag(self) -> None:

@@ -15,6 +15,7 @@ import torch
 import torch.fx
 
 from ..ir.ops.host import ArgRef, CallKind, HostOp
+from ..ir.types import TensorType
 
 
 def ts_type(example: Any) -> Any:
@@ -59,6 +60,11 @@ def host_module(op: HostOp, arg_types: dict[int, Any] | None = None) -> torch.fx
     root = torch.nn.Module()
     params = [g.placeholder(f"a{i}", type_expr=known.get(v.id) or ts_type(ex))
               for i, (v, ex) in enumerate(zip(op.args, call.examples, strict=True))]
+    for i, (v, ex) in enumerate(zip(op.args, call.examples, strict=True)):
+        # bool and int64 tensors travel as NNAPI int32: give the torch code its own dtype back
+        if (isinstance(ex, torch.Tensor) and isinstance(v.type, TensorType)
+                and v.type.torch_dtype != ex.dtype and not ex.is_quantized):
+            params[i] = g.call_method("to", (params[i], ex.dtype))
     if call.inplace and params:  # the in-place spelling mutates a copy, never a shared value
         params[0] = g.call_method("clone", (params[0],))
 

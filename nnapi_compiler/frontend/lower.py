@@ -26,6 +26,7 @@ from ..ir.codes import OperandCode
 from ..ir.model import IOSpec, Leaf, LeafKind
 from ..ir.ops.base import Loc, Op
 from ..ir.ops.host import ArgRef, CallKind, HostCall, HostOp
+from ..ir.ops.logic import Select
 from ..ir.program import Program
 from ..ir.types import DimOrder, HostType, Quant, TensorType, Value, float_type, int_type
 from .capture import EXAMPLE, Captured, source_of
@@ -185,6 +186,10 @@ def lower(cap: Captured, level: int, fallback: str = "cpu", runtime: frozenset[s
                 raise Refuse(RUNTIME_SIZE if node.name in runtime else SIZE_DEPENDENT)
             if entry is None:
                 raise Refuse("no NNAPI lowering for this op")
+            picks = node.target is operator.getitem and args and isinstance(args[0], tuple)
+            if not entry.typed and not picks and any(  # (an element of a result tuple is fine)
+                    _int_or_bool(a) for a in pytree.tree_leaves((args, kwargs))):
+                raise Refuse("this lowering takes float or quantized tensors, not int or bool ones")
             if mod is not None:
                 kwargs = {**kwargs, **entry.module_args[type(mod)](mod)}
             bound = entry.bind(tuple(args), dict(kwargs))
@@ -205,6 +210,11 @@ def lower(cap: Captured, level: int, fallback: str = "cpu", runtime: frozenset[s
     leaves = _outputs(b, cap, env, inputs)
     io = IOSpec(tuple(cap.input_names), tuple(in_shapes), tuple(in_dtypes), cap.out_spec, leaves)
     return b.finish(io.output_values()), io
+
+
+def _int_or_bool(a: Any) -> bool:
+    return isinstance(a, Value) and isinstance(a.type, TensorType) and a.type.code in (
+        OperandCode.TENSOR_INT32, OperandCode.TENSOR_BOOL8)
 
 
 def _live(gm: torch.fx.GraphModule) -> set[torch.fx.Node]:
@@ -255,6 +265,9 @@ def _host_op(ctx: Ctx, node: torch.fx.Node, mod: torch.nn.Module | None, reason:
 
     def template(n: torch.fx.Node) -> Any:
         got = env[n]
+        if isinstance(got, Value) and isinstance(got.type, TensorType) and (
+                got.type.code == OperandCode.TENSOR_BOOL8):
+            got = _bool_as_int(ctx.b, got)  # NNAPI returns no bool tensors; the call casts back
         if isinstance(got, Value):
             values.append(got)
             examples.append(n.meta.get(EXAMPLE))
@@ -288,8 +301,10 @@ def input_type(name: str, ex: torch.Tensor) -> TensorType:
     if ex.dtype == torch.quint8 and ex.qscheme() == torch.per_tensor_affine:
         return TensorType(OperandCode.TENSOR_QUANT8_ASYMM, tuple(ex.shape),
                           Quant(ex.q_scale(), ex.q_zero_point()))
-    raise ConversionError(f"input {name!r} has dtype {ex.dtype}; float32 and per-tensor quint8 "
-                          "inputs are supported")
+    if ex.dtype == torch.int64 and ex.dim() > 0:  # indices: the wrapper casts (range-checked)
+        return int_type(tuple(ex.shape))
+    raise ConversionError(f"input {name!r} has dtype {ex.dtype}; float32, per-tensor quint8 and "
+                          "int64 (indices) inputs are supported")
 
 
 def _same_quant(t: TensorType, ex: torch.Tensor) -> bool:
@@ -297,6 +312,11 @@ def _same_quant(t: TensorType, ex: torch.Tensor) -> bool:
         return False
     f32 = torch.tensor([t.quant.scale, ex.q_scale()], dtype=torch.float32)
     return bool(f32[0] == f32[1]) and t.quant.zero_point == ex.q_zero_point()
+
+
+#: The NNAPI tensor type that carries each PyTorch dtype (int64 indices travel as int32).
+_CARRIED = {torch.float32: OperandCode.TENSOR_FLOAT32, torch.bool: OperandCode.TENSOR_BOOL8,
+            torch.int32: OperandCode.TENSOR_INT32, torch.int64: OperandCode.TENSOR_INT32}
 
 
 def _check_result(node: torch.fx.Node, result: Any, ex: Any) -> None:
@@ -309,8 +329,8 @@ def _check_result(node: torch.fx.Node, result: Any, ex: Any) -> None:
                 raise Refuse(f"PyTorch's output quantization (scale {ex.q_scale():.6g}, zero point "
                              f"{ex.q_zero_point()}) differs from what NNAPI's op produces "
                              f"({result.type})")
-        elif ex.dtype != torch.float32:
-            raise Refuse(f"produces dtype {ex.dtype}; only float32 and quint8 tensors are supported")
+        elif _CARRIED.get(ex.dtype) != result.type.code:
+            raise Refuse(f"produces dtype {ex.dtype}; NNAPI's op gives {result.type}")
         # NNAPI has no 0-d tensors: a PyTorch scalar tensor is carried as shape [1].
         if tuple(result.type.logical_shape) != (tuple(ex.shape) or (1,)):
             raise ConversionError(
@@ -331,7 +351,12 @@ def _outputs(
                 raise ConversionError("a model output is a constant tensor; nothing to compile")
             ex = leaf.meta.get(EXAMPLE) if isinstance(leaf, torch.fx.Node) else None
             scalar = isinstance(ex, torch.Tensor) and ex.dim() == 0
-            leaves.append(Leaf(LeafKind.VALUE, val, scalar=scalar))
+            cast = None
+            if isinstance(val.type, TensorType) and val.type.code == OperandCode.TENSOR_BOOL8:
+                val, cast = _bool_as_int(b, val), torch.bool  # the runtime returns no bool tensors
+            elif isinstance(ex, torch.Tensor) and ex.dtype == torch.int64:
+                cast = torch.int64  # carried as int32
+            leaves.append(Leaf(LeafKind.VALUE, val, scalar=scalar, cast=cast))
         elif isinstance(val, torch.Tensor):
             raise ConversionError("a model output does not depend on the inputs; nothing to compile")
         else:
@@ -339,3 +364,12 @@ def _outputs(
     if not any(lf.kind is LeafKind.VALUE and lf.value not in inputs for lf in leaves):
         raise ConversionError("the model computes no tensor from its inputs")
     return tuple(leaves)
+
+
+def _bool_as_int(b: Builder, v: Value) -> Value:
+    """A BOOL8 value as int32 0 / 1 (SELECT between constants): the runtime returns no bool
+    tensors, so the wrapper casts this back to bool."""
+    shape = v.type.shape
+    ones = b.const(torch.ones(shape, dtype=torch.int32))
+    zeros = b.const(torch.zeros(shape, dtype=torch.int32))
+    return b.emit(Select, cond=v, x=ones, y=zeros)

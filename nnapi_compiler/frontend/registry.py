@@ -37,6 +37,9 @@ class Entry:
     fn: Callable[..., Any]
     signature: inspect.Signature
     module_args: dict[type, Callable[[torch.nn.Module], dict[str, Any]]]
+    #: Checks its inputs' NNAPI types itself, so it may read int32 / bool tensors; other
+    #: converters (written for float and quantized data) never see one.
+    typed: bool = False
 
     def bind(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Bind a call's args to the canonical parameter names (``self`` aliases the first)."""
@@ -61,6 +64,7 @@ def converter(
     *keys: Key,
     sig: Callable[..., Any],
     modules: dict[type, Callable[[Any], dict[str, Any]]] | None = None,
+    typed: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(ctx, args) -> value`` under every key and module class; returns ``fn``.
 
@@ -70,7 +74,7 @@ def converter(
     """
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        entry = Entry(fn.__name__, fn, inspect.signature(sig), dict(modules or {}))
+        entry = Entry(fn.__name__, fn, inspect.signature(sig), dict(modules or {}), typed)
         # The same object may be reachable under two names (F.conv2d is torch.conv2d).
         unique = list(dict.fromkeys((*keys, *(modules or {}))))
         for key in unique:

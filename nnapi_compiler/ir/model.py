@@ -35,6 +35,9 @@ class Leaf:
     kind: LeafKind
     value: Any = None  # the Value for VALUE leaves, the constant for CONST leaves
     scalar: bool = False  # a 0-d PyTorch tensor, carried as shape [1] through NNAPI
+    #: PyTorch dtype the wrapper casts the value to: int64 (argmax) and bool results travel
+    #: as NNAPI int32, one of the runtime's output types; None = no cast.
+    cast: torch.dtype | None = None
 
 
 @attrs.frozen

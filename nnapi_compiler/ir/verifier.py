@@ -90,8 +90,9 @@ def op_problems(op: Op, level: int | None) -> list[str]:
         if need > level:
             errs.append(f"{OpCode(op.code).name} as used needs feature level {need} > target {level}")
         ins = op.inputs()
-        if ins and isinstance(ins[0].type, TensorType):
-            primary = type_name(ins[0].type.code)
+        k = op.typed_input  # the input the spec's type column describes (SELECT: the values)
+        if len(ins) > k and isinstance(ins[k].type, TensorType):
+            primary = type_name(ins[k].type.code)
             legal = OP_SPECS[op.code].primary_types_at(level)
             if "*" not in legal and primary not in legal:
                 errs.append(f"{OpCode(op.code).name} does not take {primary} at level {level}")

@@ -182,6 +182,8 @@ class _Layout:
                                            f1: self.nhwc(rw, getattr(op, f1))})
         if isinstance(op, ops.Concatenation):
             return self.rebuild(rw, op, xs=tuple(self.nhwc(rw, x) for x in ins), axis=L2P[op.axis])
+        if isinstance(op, ops.ArgMax) and op.axis == 1:  # ArgMin too: N, H, W stay in order
+            return self.rebuild(rw, op, axis=L2P[1])
         if isinstance(op, ops.Softmax | ops.ChannelShuffle | ops.Gather):
             return self.rebuild(rw, op, axis=L2P[op.axis])
         if isinstance(op, ops.Pad):  # PadV2 too

@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (imported for their @kernel registrations)
     conv,
     elementwise,
     fully_connected,
+    logic,
     matmul,
     norm,
     pool,

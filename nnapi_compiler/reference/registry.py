@@ -171,6 +171,7 @@ class KernelSpec:
     rank: tuple[int, int]  # allowed rank range of input 0 when known
     check: StaticCheck | None
     keeps_quant: bool  # quantized outputs must carry input 0's scale and zero point
+    primary: int = 0  # the input whose type the spec's type column names (SELECT: 1)
 
     def run(self, call: KernelCall) -> list[torch.Tensor]:
         """Bind ``call`` and run it (the interpreter's and constant folding's path)."""
@@ -210,6 +211,7 @@ def kernel(
     rank: tuple[int, int] = (1, 4),
     check: StaticCheck | None = None,
     keeps_quant: bool = False,
+    primary: int = 0,
 ) -> Callable[[Kernel], Kernel]:
     """Register ``fn`` as the kernel of every op in ``codes``; returns ``fn`` unchanged."""
     sigs = tuple(s if isinstance(s, Sig) else Sig(s) for s in inputs)
@@ -219,7 +221,8 @@ def kernel(
             if code in KERNELS:
                 raise RuntimeError(f"duplicate kernel for {OpCode(code).name}: {fn.__qualname__}")
             KERNELS[code] = KernelSpec(
-                fn, sigs, outputs, frozenset(types), frozenset(optional), rank, check, keeps_quant
+                fn, sigs, outputs, frozenset(types), frozenset(optional), rank, check, keeps_quant,
+                primary,
             )
         return fn
 

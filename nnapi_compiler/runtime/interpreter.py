@@ -91,7 +91,10 @@ def _check_operand(i: int, d: OperandDesc, level: int) -> None:
 def _check_types(op_i: int, name: str, op: Any, model: FlatModel, level: int) -> None:
     """Primary tensor type (and filter / output type pairs) legal at ``level`` and implemented."""
     spec = OP_SPECS[op.code]
-    first = model.operands[op.inputs[0]].code
+    primary = KERNELS[op.code].primary  # the operand the spec's type column describes
+    if primary >= len(op.inputs):
+        raise _bad(f"op #{op_i} {name}: missing input {primary}")
+    first = model.operands[op.inputs[primary]].code
     tname = type_name(first)
     if tname not in spec.primary_types_at(level):
         raise _bad(f"op #{op_i} {name}: {tname} input is not legal at feature level {level}")

@@ -396,7 +396,44 @@ def _fuse_cases() -> dict[str, Callable[[G], Builder]]:
 
 
 #: Kernel family -> {case name -> one-op model builder}.
+def _logic_cases() -> dict[str, Callable[[G], Builder]]:
+    b8 = _CODES[torch.bool]
+
+    def bits(g: G, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=g) > 0.5
+
+    cases: dict[str, Callable[[G], Builder]] = {}
+    for code in (Op.EQUAL, Op.NOT_EQUAL, Op.LESS, Op.LESS_EQUAL, Op.GREATER, Op.GREATER_EQUAL):
+        # rounded values, so equal pairs occur
+        cases[code.name.lower()] = lambda g, c=code: one_op(
+            c, [In(f(g, 2, 3, 4).round()), f(g, 3, 1).round()], (2, 3, 4), b8)
+        cases[code.name.lower() + "_i32"] = lambda g, c=code: one_op(
+            c, [In(torch.randint(-3, 3, (4, 5), generator=g, dtype=torch.int32)), In(ints(0, 1, -1, 2, 0))],
+            (4, 5), b8)
+    cases["equal_bool"] = lambda g: one_op(Op.EQUAL, [In(bits(g, 3, 4)), In(bits(g, 4))], (3, 4), b8)
+    cases["logical_and"] = lambda g: one_op(Op.LOGICAL_AND, [In(bits(g, 2, 3, 4)), In(bits(g, 4))], (2, 3, 4))
+    cases["logical_or"] = lambda g: one_op(Op.LOGICAL_OR, [In(bits(g, 3, 1)), In(bits(g, 3, 5))], (3, 5))
+    cases["logical_not"] = lambda g: one_op(Op.LOGICAL_NOT, [In(bits(g, 2, 7))], (2, 7))
+    cases["select"] = lambda g: one_op(
+        Op.SELECT, [In(bits(g, 2, 3, 4)), In(f(g, 2, 3, 4)), f(g, 2, 3, 4)], (2, 3, 4), F32)
+    cases["select_i32"] = lambda g: one_op(
+        Op.SELECT, [In(bits(g, 5)), In(ints(1, 2, 3, 4, 5)), ints(0, 0, 7, 0, 0)], (5,), _CODES[torch.int32])
+    i32 = _CODES[torch.int32]
+    cases["argmax"] = lambda g: one_op(Op.ARGMAX, [In(f(g, 2, 3, 4).round()), 1], (2, 4), i32)
+
+    def topk(g: G) -> Builder:
+        b = Builder()
+        ins = [b.arg(In(f(g, 2, 3, 6).round())), b.arg(4)]  # rounded: ties occur
+        b.op(Op.TOPK_V2, ins, [b.out(F32, (2, 3, 4)), b.out(i32, (2, 3, 4))])
+        return b
+
+    cases["topk_v2"] = topk
+    cases["argmin"] = lambda g: one_op(Op.ARGMIN, [In(f(g, 2, 3, 4).round()), -1], (2, 3), i32)
+    return cases
+
+
 FAMILIES: dict[str, dict[str, Callable[[G], Builder]]] = {
+    "logic": _logic_cases(),
     "conv": _conv_cases(),
     "pool": _pool_cases(),
     "linear": _linear_cases(),

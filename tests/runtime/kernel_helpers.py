@@ -18,6 +18,7 @@ _CODES = {
     torch.int32: C.TENSOR_INT32,
     torch.uint8: C.TENSOR_QUANT8_ASYMM,
     torch.int8: C.TENSOR_QUANT8_ASYMM_SIGNED,
+    torch.bool: C.TENSOR_BOOL8,
 }
 
 

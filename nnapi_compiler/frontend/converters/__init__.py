@@ -6,6 +6,7 @@ from . import (
     attention,
     conv,
     linalg,
+    logic,
     mathops,
     norm,
     pool,
@@ -19,5 +20,5 @@ from . import (
     smooth,
 )
 
-__all__ = ["activation", "arith", "attention", "conv", "linalg", "mathops", "norm", "pool", "qdq",
+__all__ = ["activation", "arith", "attention", "conv", "linalg", "logic", "mathops", "norm", "pool", "qdq",
            "quantized", "reduce", "resize", "sequence", "shape", "slicing", "smooth"]

@@ -115,6 +115,8 @@ class NnapiOp(Op):
     """An op that becomes exactly one NNAPI operation."""
 
     code: ClassVar[OpCode]
+    #: Position (in ``inputs()``) of the input whose type the spec's type column names.
+    typed_input: ClassVar[int] = 0
 
     @classmethod
     def spec_level(cls) -> int:
