@@ -76,10 +76,12 @@ def pick_models(max_params: int, tries: int) -> dict[str, str]:
     return picked
 
 
-def _input(model: torch.nn.Module, res: int) -> torch.Tensor:
+def _input(model: torch.nn.Module, res: int, resized: bool) -> torch.Tensor:
+    """The example input: ``res`` square, unless the model only takes its configured size
+    (``resized``: the model was built for ``res`` through ``img_size``)."""
     cfg = getattr(model, "pretrained_cfg", {}) or {}
     size = cfg.get("input_size", (3, res, res))
-    fixed = cfg.get("fixed_input_size", False)
+    fixed = cfg.get("fixed_input_size", False) and not resized
     h = size[1] if fixed else res
     return torch.randn(1, size[0], h, size[2] if fixed else res)
 
@@ -90,12 +92,13 @@ def survey_one(name: str, target: str, res: int) -> dict[str, Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kw = {"img_size": res} if name.startswith(("vit_", "levit", "deit")) else {}
+            kw = {"img_size": res}  # transformers with a fixed size take it; others refuse
             try:
                 model = timm.create_model(name, pretrained=False, **kw).eval()
             except TypeError:
+                kw = {}
                 model = timm.create_model(name, pretrained=False).eval()
-            x = _input(model, res)
+            x = _input(model, res, bool(kw))
             t0 = time.perf_counter()
             report = nc.explain(model, (x,), target=target)
             row["seconds"] = time.perf_counter() - t0

@@ -63,7 +63,9 @@ class Ctx:
         if isinstance(x, torch.Tensor):
             if x.dtype not in (torch.float32, torch.float64, torch.float16):
                 raise Refuse(f"constant tensor of dtype {x.dtype} is not supported")
-            return self.const(x.float())
+            # NNAPI reads rank 0 as "unknown shape"; a 0-d constant (``weights[i]`` of a
+            # parameter) is a one-element tensor, as a Python number is just below.
+            return self.const(x.float().reshape(1) if x.dim() == 0 else x.float())
         if isinstance(x, bool | int | float):
             return self.const(torch.tensor([float(x)], dtype=torch.float32))
         raise Refuse(f"expected a tensor, got {type(x).__name__}")

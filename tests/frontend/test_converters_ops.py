@@ -233,3 +233,22 @@ def test_erf_spellings(dialect: str) -> None:
     if dialect == "export":
         model = ExportOnly(model)
     _check_whole(model.eval(), torch.randn(*IMG) * 2, dialect)
+
+
+class ScalarWeighted(nn.Module):
+    """EfficientViM's head: ``weights[i] * head(x)`` multiplies by a 0-d slice of a parameter,
+    which fx folds to a 0-d constant (NNAPI reads rank 0 as an unknown shape)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights = nn.Parameter(torch.tensor([0.75, -1.25]))
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weights[0] * self.conv(x) + self.weights[1] * x
+
+
+def test_zero_dim_constant_operand_is_a_one_element_tensor() -> None:
+    cm, got, ref = run_compiled(ScalarWeighted(), torch.randn(IMG))
+    assert (cm.stats["segments"], cm.stats["host_ops"]) == (1, 0), cm.stats
+    assert_close_scaled(got, ref)
