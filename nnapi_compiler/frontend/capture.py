@@ -21,7 +21,7 @@ from torch.utils import _pytree as pytree
 
 from ..errors import CaptureError
 from ..flops import counter
-from ..source import source_of  # noqa: F401 - re-exported for the frontend
+from ..source import source_of  # also re-exported for the frontend
 from .inline import inline_higher_order
 from .registry import REGISTRY
 
@@ -104,7 +104,10 @@ def _record_examples(gm: torch.fx.GraphModule, inputs: tuple) -> None:
     """Run the graph once; store every node's example output in ``node.meta[EXAMPLE]``."""
 
     class Recorder(torch.fx.Interpreter):
+        last: torch.fx.Node | None = None
+
         def run_node(self, n: torch.fx.Node) -> Any:
+            self.last = n
             args = pytree.tree_leaves(self.fetch_args_kwargs_from_env(n))
             if isinstance(n.target, torch._ops.HigherOrderOperator) or any(
                     isinstance(t, torch.Tensor) and t.is_quantized for t in args):
@@ -123,8 +126,19 @@ def _record_examples(gm: torch.fx.GraphModule, inputs: tuple) -> None:
             )
             return out
 
-    with torch.no_grad():
-        Recorder(gm).run(*inputs)
+    rec = Recorder(gm)
+    try:
+        with torch.no_grad():
+            rec.run(*inputs)
+    except Exception as e:  # the user's model fails on the user's inputs: say where
+        node = rec.last
+        where = ""
+        if node is not None:
+            src = source_of(node)
+            where = f" at node {node.name}" + (f" ({src})" if src else "")
+        raise CaptureError(f"the model fails on the example inputs{where}: "
+                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                           ) from e
 
 
 def _single_module_graph(model: torch.nn.Module, names: list[str]) -> torch.fx.GraphModule:
