@@ -178,6 +178,7 @@ def capture(model: torch.nn.Module, inputs: tuple, dynamic: Any = None) -> Captu
 
     ``dynamic`` (a ``dynamic_spec.Dynamic``) makes torch.export keep those dims symbolic.
     """
+    from . import converters  # noqa: F401 - a module is a leaf iff a converter is registered
     names = _input_names(model, len(inputs))
     trace_error = ""
     try:

@@ -32,6 +32,11 @@ SDPA = {
                          [(1, 2, 7, 4)]),
     "runtime-mask": (lambda q, m: F.scaled_dot_product_attention(q, q, q, attn_mask=m),
                      [(2, 2, 5, 4), (5, 5)]),
+    # multi-query attention (MobileNetV4's hybrids): one k/v head broadcast to all query heads
+    "multi-query": (lambda q: F.scaled_dot_product_attention(q, q[:, :1] * 2, q[:, 2:].tanh()),
+                    [(1, 3, 5, 4)]),
+    "multi-query-gqa": (lambda q: F.scaled_dot_product_attention(
+        q, q[:, :1], q[:, 2:] + 1, enable_gqa=True), [(2, 3, 5, 4)]),
 }
 
 
@@ -45,7 +50,7 @@ def test_sdpa(name: str, target: str) -> None:
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("name", ["plain", "causal", "float-mask-cross"])
+@pytest.mark.parametrize("name", ["plain", "causal", "float-mask-cross", "multi-query"])
 def test_sdpa_export(name: str, target: str) -> None:
     f, shapes = SDPA[name]
     compile_whole(Fn(f), *[torch.randn(*s) for s in shapes], dialect="export", target=target)

@@ -72,9 +72,24 @@ def sdpa(ctx: Ctx, a: dict) -> Any:
     if a["dropout_p"]:
         raise Misuse(f"scaled_dot_product_attention with dropout_p={a['dropout_p']} (training)")
     q, k, v = (value(a[n], n) for n in ("query", "key", "value"))
-    if not (q.type.shape[:-2] == k.type.shape[:-2] == v.type.shape[:-2]):
-        raise Refuse(f"query/key/value batch dims differ: {q.type.shape}, {k.type.shape}, {v.type.shape}")
+    batch = tuple(q.type.shape[:-2])
+    k, v = _broadcast_batch(ctx, k, batch, q), _broadcast_batch(ctx, v, batch, q)
     return attention(ctx, q, k, v, a["attn_mask"], bool(a["is_causal"]), a["scale"])[0]
+
+
+def _broadcast_batch(ctx: Ctx, t: Value, batch: tuple[int, ...], q: Value) -> Value:
+    """``t`` (key or value) with its batch dims broadcast to the query's, as sdpa broadcasts
+    them (multi-query attention: one k/v head for all query heads, MobileNetV4's hybrids): a MUL
+    by ones, exact. ``enable_gqa``'s grouped heads (k heads dividing q heads) are not
+    broadcasting and stay refused by this rule."""
+    shape = tuple(t.type.shape)
+    if shape[:-2] == batch:
+        return t
+    if len(shape) - 2 != len(batch) or any(s not in (1, b) for s, b in zip(shape[:-2], batch,
+                                                                           strict=True)):
+        raise Refuse(f"query/key/value batch dims differ: {q.type.shape}, {shape}")
+    ones = [b if s == 1 else 1 for s, b in zip(shape[:-2], batch, strict=True)] + [1, 1]
+    return ctx.emit(ops.Mul, a=t, b=ctx.const(torch.ones(ones)))
 
 
 def _mha_module(m: nn.MultiheadAttention) -> dict[str, Any]:
