@@ -17,19 +17,11 @@ import torch
 import torch.fx
 
 from .capture import EXAMPLE, Captured
+from .fx_names import op_name as _name
 from .patterns_attention import split_head_permute, split_packed_projection
 from .rank_reduce import reduce_rank
 
 _RESHAPES = {"view", "reshape", "flatten"}
-
-
-def _name(node: torch.fx.Node) -> str:
-    t = node.target
-    if node.op == "call_method":
-        return str(t)
-    if isinstance(t, torch._ops.OpOverload):
-        return t._schema.name.split("::")[-1]
-    return getattr(t, "__name__", "")
 
 
 def _shape(node: torch.fx.Node) -> tuple[int, ...] | None:

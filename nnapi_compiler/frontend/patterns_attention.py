@@ -17,17 +17,9 @@ import torch
 import torch.fx
 
 from .capture import EXAMPLE
+from .fx_names import op_name as _name
 
 aten = torch.ops.aten
-
-
-def _name(node: torch.fx.Node) -> str:
-    t = node.target
-    if node.op == "call_method":
-        return str(t)
-    if isinstance(t, torch._ops.OpOverload):
-        return t._schema.name.split("::")[-1]
-    return getattr(t, "__name__", "")
 
 
 def _arg(node: torch.fx.Node, i: int, name: str) -> object:

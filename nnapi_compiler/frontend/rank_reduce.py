@@ -33,6 +33,7 @@ import torch
 import torch.fx
 
 from .capture import EXAMPLE
+from .fx_names import op_name as _name
 
 _RESHAPES = {"view", "reshape", "_unsafe_view", "flatten"}
 _ELEMENTWISE = {"add", "sub", "mul", "div", "truediv", "relu", "sigmoid", "neg", "exp", "tanh",
@@ -40,15 +41,6 @@ _ELEMENTWISE = {"add", "sub", "mul", "div", "truediv", "relu", "sigmoid", "neg",
 _REDUCE = {"sum", "mean"}
 _PERMUTE = {"permute", "transpose"}
 _SOFTMAX = {"softmax", "log_softmax", "_softmax", "_log_softmax"}
-
-
-def _name(node: torch.fx.Node) -> str:
-    t = node.target
-    if node.op == "call_method":
-        return str(t)
-    if isinstance(t, torch._ops.OpOverload):
-        return t._schema.name.split("::")[-1]
-    return getattr(t, "__name__", "")
 
 
 def _ex(a: Any) -> Any:
