@@ -78,7 +78,8 @@ def emit_conv2d(ctx: Ctx, a: dict, w: torch.Tensor, bias: torch.Tensor,
     return ctx.emit(ops.GroupedConv2d, filter=filt(w.permute(0, 2, 3, 1)), groups=groups, **fields)
 
 
-def _tconv_module(m: nn.ConvTranspose2d) -> dict[str, Any]:
+def tconv_module(m: nn.ConvTranspose1d | nn.ConvTranspose2d) -> dict[str, Any]:
+    """A transposed conv module's arguments (1-d and 2-d alike) as its functional form takes them."""
     if m.padding_mode != "zeros":
         raise Refuse(f"padding_mode={m.padding_mode!r} is not supported")
     return {"weight": m.weight, "bias": m.bias, "stride": m.stride, "padding": m.padding,
@@ -88,7 +89,7 @@ def _tconv_module(m: nn.ConvTranspose2d) -> dict[str, Any]:
 @converter(F.conv_transpose2d, torch.conv_transpose2d, *_aten("conv_transpose2d.input"),
            sig=lambda input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
            dilation=1: None,
-           modules={nn.ConvTranspose2d: _tconv_module})
+           modules={nn.ConvTranspose2d: tconv_module})
 def conv_transpose2d(ctx: Ctx, a: dict) -> Any:
     x = image(a["input"])
     w = static_tensor(a["weight"], "conv_transpose weight")  # [Cin, Cout/groups, kh, kw]

@@ -30,7 +30,7 @@ from ..lower import Ctx
 from ..registry import Misuse, Refuse, converter
 from ._util import static_tensor, value
 from .activation import _aten
-from .conv import conv_transpose2d, emit_conv2d
+from .conv import conv_transpose2d, emit_conv2d, tconv_module
 from .linalg import reshape
 
 
@@ -70,17 +70,10 @@ def conv1d(ctx: Ctx, a: dict) -> Any:
     return reshape(ctx, emit_conv2d(ctx, a4, w.unsqueeze(2), bias), tuple(ctx.example.shape))
 
 
-def _tconv1d_module(m: nn.ConvTranspose1d) -> dict[str, Any]:
-    if m.padding_mode != "zeros":
-        raise Refuse(f"padding_mode={m.padding_mode!r} is not supported")
-    return {"weight": m.weight, "bias": m.bias, "stride": m.stride, "padding": m.padding,
-            "output_padding": m.output_padding, "groups": m.groups, "dilation": m.dilation}
-
-
 @converter(F.conv_transpose1d, torch.conv_transpose1d, *_aten("conv_transpose1d.default"),
            sig=lambda input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
            dilation=1: None,
-           modules={nn.ConvTranspose1d: _tconv1d_module})
+           modules={nn.ConvTranspose1d: tconv_module})
 def conv_transpose1d(ctx: Ctx, a: dict) -> Any:
     w = static_tensor(a["weight"], "conv_transpose weight")  # [Cin, Cout/g, k]
     a4 = {"input": _as_image(ctx, a["input"]), "weight": w.unsqueeze(2), "bias": a["bias"],
