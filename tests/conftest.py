@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import torch
+from torch import nn
 from torch.utils import _pytree as pytree
 
 import nnapi_compiler as nc
@@ -49,6 +51,43 @@ def run_compiled(model: torch.nn.Module, *inputs: torch.Tensor, target: str = "a
     with nc.virtual_device():
         got = cm(*[i.clone() for i in inputs])
     return cm, got, ref
+
+
+class Exported(nn.Module):
+    """Runs ``inner``, but reads an input's shape in Python control flow so that symbolic tracing
+    fails and capture takes torch.export's ATen spellings."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *xs: torch.Tensor) -> Any:
+        if xs[0].shape[0] > 0:
+            return self.inner(*xs)
+        return self.inner(*xs)
+
+
+def in_dialect(model: nn.Module, dialect: str) -> nn.Module:
+    """``model`` as it is ("fx") or wrapped so that only torch.export captures it ("export")."""
+    return Exported(model) if dialect == "export" else model
+
+
+def compile_whole(model: nn.Module, *xs: torch.Tensor, dialect: str = "fx",
+                  target: str = "android-10", **kw: Any) -> nc.CompiledModel:
+    """Compile in ``dialect`` at ``target`` (``cpu_fallback=False`` unless ``kw`` says
+    otherwise); assert one NNAPI segment, no CPU segment, no host op, and the eager result."""
+    from nnapi_compiler.frontend.capture import capture
+
+    model = in_dialect(model.eval(), dialect)
+    kw.setdefault("cpu_fallback", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # e.g. PyTorch's implicit softmax dim
+        assert capture(model, tuple(x.clone() for x in xs)).dialect == dialect
+        cm, got, ref = run_compiled(model, *xs, target=target, **kw)
+    stats = cm.stats
+    assert (stats["segments"], stats["cpu_segments"], stats["host_ops"]) == (1, 0, 0), stats
+    assert_close_scaled(got, ref)
+    return cm
 
 
 @pytest.fixture(autouse=True)

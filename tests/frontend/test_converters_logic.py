@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..conftest import Fn
-from .test_converters_ops import IMG, SEQ, ExportOnly, _check_whole
+from ..conftest import Fn, compile_whole
+from .test_converters_ops import IMG, SEQ
 
 
 def _floors(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,10 +107,7 @@ class Lookup(nn.Module):
 def test_converter(name: str, dialect: str) -> None:
     factory, shape = CASES[name]
     torch.manual_seed(zlib.crc32(name.encode()) % 1000)
-    model = factory().eval()
-    if dialect == "export":
-        model = ExportOnly(model).eval()
-    _check_whole(model, torch.randn(*shape), dialect)
+    compile_whole(factory(), torch.randn(*shape), dialect=dialect, cpu_fallback=True)
 
 
 def test_bool_and_int64_outputs_keep_their_dtypes() -> None:
@@ -127,11 +124,8 @@ def test_bool_and_int64_outputs_keep_their_dtypes() -> None:
 @pytest.mark.parametrize("functional", [False, True])
 def test_embedding_of_int64_ids(dialect: str, functional: bool) -> None:
     torch.manual_seed(3)
-    model = Lookup(functional).eval()
-    if dialect == "export":
-        model = ExportOnly(model).eval()
     ids = torch.randint(0, 11, (2, 5))
-    _check_whole(model, ids, dialect)
+    compile_whole(Lookup(functional), ids, dialect=dialect, cpu_fallback=True)
 
 
 def test_int64_ids_outside_int32_are_refused_not_wrapped() -> None:

@@ -5,7 +5,6 @@ compiled whole to NNAPI with no host op."""
 
 from __future__ import annotations
 
-import warnings
 import zlib
 
 import pytest
@@ -13,26 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnapi_compiler.frontend.capture import capture
-
-from ..conftest import Fn, assert_close_scaled, run_compiled
+from ..conftest import Fn, assert_close_scaled, compile_whole, run_compiled
 
 IMG = (2, 4, 7, 9)  # batch 2, odd H and W
 SEQ = (2, 5, 12)  # [batch, tokens, channels]
-
-
-class ExportOnly(nn.Module):
-    """Runs ``inner``; the Python branch on a shape makes fx tracing fail, so torch.export
-    captures it and the converters see ATen spellings."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] > 0:
-            return self.inner(x)
-        return x
 
 
 def _affine(m: nn.Module) -> nn.Module:
@@ -177,24 +160,13 @@ _SCALE = {"gelu-module": 4, "gelu-F": 4, "gelu-tanh": 4, "mish-module": 6, "soft
           "softplus-beta": 12}
 
 
-def _check_whole(model: nn.Module, x: torch.Tensor, dialect: str) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # implicit softmax dim
-        assert capture(model, (x,)).dialect == dialect
-        cm, got, ref = run_compiled(model, x)
-    assert_close_scaled(got, ref)
-    assert (cm.stats["segments"], cm.stats["cpu_segments"], cm.stats["host_ops"]) == (1, 0, 0)
-
-
 @pytest.mark.parametrize("dialect", ["fx", "export"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_converter(name: str, dialect: str) -> None:
     factory, shape = CASES[name]
     torch.manual_seed(zlib.crc32(name.encode()) % 1000)
-    model = factory().eval()
-    if dialect == "export":
-        model = ExportOnly(model).eval()
-    _check_whole(model, torch.randn(*shape) * _SCALE.get(name, 1), dialect)
+    compile_whole(factory(), torch.randn(*shape) * _SCALE.get(name, 1), dialect=dialect,
+                  cpu_fallback=True)
 
 
 @pytest.mark.parametrize("name", ["groupnorm-2", "layernorm-2d", "pixel-shuffle", "reflectionpad2d"])
@@ -230,9 +202,7 @@ def test_exact_gelu_is_within_float32_rounding_of_float64() -> None:
 @pytest.mark.parametrize("dialect", ["fx", "export"])
 def test_erf_spellings(dialect: str) -> None:
     model = Fn(lambda x: torch.special.erf(x) + x.erf() * torch.erf(x))
-    if dialect == "export":
-        model = ExportOnly(model)
-    _check_whole(model.eval(), torch.randn(*IMG) * 2, dialect)
+    compile_whole(model, torch.randn(*IMG) * 2, dialect=dialect, cpu_fallback=True)
 
 
 class ScalarWeighted(nn.Module):
