@@ -2,6 +2,8 @@
 
     python -m nnapi_compiler compile torchvision.models:mobilenet_v2 \
         --input-shape 1,3,224,224 -o mobilenet_v2.ptl --verify
+    python -m nnapi_compiler compile torchvision.models:mobilenet_v2 \
+        --input-shape 1,3,224,224 --dynamic batch=0.0:1:8 -o mnv2_batch.ptl --verify
     python -m nnapi_compiler explain timm:convnext_atto --input-shape 1,3,224,224 --dot g.dot
 """
 
@@ -10,9 +12,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -43,13 +47,50 @@ def _shape(text: str) -> tuple[int, ...]:
     return tuple(int(d) for d in text.split(","))
 
 
+def parse_dynamic(specs: list[str], n_inputs: int) -> tuple[dict[int, Any], ...] | None:
+    """``NAME=INPUT.DIM:MIN:MAX`` (repeatable) -> torch.export-style ``dynamic_shapes``: per
+    input a dict from dim index to ``torch.export.Dim``; one name across inputs is one Dim."""
+    if not specs:
+        return None
+    dims: dict[str, Any] = {}
+    shapes: tuple[dict[int, Any], ...] = tuple({} for _ in range(n_inputs))
+    for spec in specs:
+        m = re.fullmatch(r"(\w+)=(\d+)\.(\d+):(\d+):(\d+)", spec)
+        if m is None:
+            raise SystemExit(f"--dynamic {spec!r} must look like NAME=INPUT.DIM:MIN:MAX, "
+                             "e.g. batch=0.0:1:8")
+        name, i, d, lo, hi = m[1], int(m[2]), int(m[3]), int(m[4]), int(m[5])
+        if i >= n_inputs:
+            raise SystemExit(f"--dynamic {spec!r}: there are only {n_inputs} inputs")
+        if name not in dims:
+            dims[name] = torch.export.Dim(name, min=lo, max=hi)
+        shapes[i][d] = dims[name]
+    return shapes
+
+
+def _sized(inputs: tuple[torch.Tensor, ...], shapes: tuple[dict[int, Any], ...] | None,
+           end: str) -> tuple[torch.Tensor, ...]:
+    """``inputs`` with every dynamic dim at its declared ``end`` ("min" or "max")."""
+    if shapes is None:
+        return inputs
+    out = []
+    for x, dims in zip(inputs, shapes, strict=True):
+        size = list(x.shape)
+        for d, dim in dims.items():
+            size[d] = getattr(dim, end)
+        out.append(torch.randn(*size))
+    return tuple(out)
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     import nnapi_compiler as nc
 
     torch.manual_seed(args.seed)
     model = load_model(args.model).eval()
     inputs = tuple(torch.randn(*_shape(s)) for s in args.input_shape)
-    cm = nc.compile(model, inputs, target=args.target, fallback=args.fallback)
+    dynamic = parse_dynamic(args.dynamic, len(inputs))
+    cm = nc.compile(model, inputs, target=args.target, fallback=args.fallback,
+                    dynamic_shapes=dynamic)
     out = cm.save(args.output)
     s = cm.stats
     print(f"compiled {args.model} for {args.target} (feature level {cm.level}) "
@@ -63,19 +104,27 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.verify:
         from torch.jit.mobile import _load_for_lite_interpreter
 
-        with torch.no_grad():
-            ref = model(*inputs)
         reloaded = _load_for_lite_interpreter(str(out))
-        t0 = time.perf_counter()
-        with nc.virtual_device(feature_level=cm.level):
-            got = reloaded(*inputs)
-        dt = time.perf_counter() - t0
-        refs, gots = torch.utils._pytree.tree_leaves(ref), torch.utils._pytree.tree_leaves(got)
-        err = max((g - r).abs().max().item() for g, r in zip(gots, refs, strict=True))
-        mag = max(r.abs().max().item() for r in refs)
-        ok = err <= 1e-4 * max(1.0, mag)
-        print(f"  verified {out} on the virtual NNAPI device in {dt:.2f}s: max |error| = "
-              f"{err:.3g} (max |output| = {mag:.3g}) -> {'OK' if ok else 'MISMATCH'}")
+        runs = [inputs] if dynamic is None else [inputs, _sized(inputs, dynamic, "min"),
+                                                 _sized(inputs, dynamic, "max")]
+        ok = True
+        for xs in runs:
+            with torch.no_grad():
+                ref = model(*xs)
+            t0 = time.perf_counter()
+            with nc.virtual_device(feature_level=cm.level):
+                got = reloaded(*xs)
+            dt = time.perf_counter() - t0
+            refs = torch.utils._pytree.tree_leaves(ref)
+            gots = torch.utils._pytree.tree_leaves(got)
+            err = max((g - r).abs().max().item() for g, r in zip(gots, refs, strict=True))
+            mag = max(r.abs().max().item() for r in refs)
+            good = err <= 1e-4 * max(1.0, mag)
+            ok = ok and good
+            sizes = " ".join("x".join(map(str, x.shape)) for x in xs)
+            print(f"  verified {out} at {sizes} on the virtual NNAPI device in {dt:.2f}s: "
+                  f"max |error| = {err:.3g} (max |output| = {mag:.3g}) -> "
+                  f"{'OK' if good else 'MISMATCH'}")
         return 0 if ok else 1
     return 0
 
@@ -111,8 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("-o", "--output", type=Path, required=True)
     c.add_argument("--fallback", choices=("cpu", "error"), default="cpu",
                    help="what to do with nodes NNAPI cannot run: CPU host code, or an error")
+    c.add_argument("--dynamic", action="append", default=[], metavar="NAME=INPUT.DIM:MIN:MAX",
+                   help="declare a dynamic dim, e.g. batch=0.0:1:8 (input 0, dim 0, sizes 1..8); "
+                        "repeat per dim, one NAME across inputs means one size")
     c.add_argument("--verify", action="store_true",
-                   help="run the saved artifact on the virtual device and compare with eager")
+                   help="run the saved artifact on the virtual device and compare with eager "
+                        "(with --dynamic: also at every dynamic dim's MIN and at its MAX)")
     e = sub.add_parser("explain", help="say where each node runs and why")
     _common(e)
     e.add_argument("--dot", type=Path, help="also write the partitioned graph as Graphviz DOT")

@@ -51,3 +51,22 @@ def test_explain_prints_the_table_and_writes_dot(tmp_path: Path,
     assert rc == 0
     assert "CPU (host code)" in text and "NNAPI segment 1" in text
     assert dot.read_text().startswith("digraph partition {")
+
+
+def test_dynamic_batch_compiles_once_and_verifies_min_and_max(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "dyn.ptl"
+    rc = main(["compile", "tests.e2e.test_models:VGGish", "--input-shape", "2,3,32,32",
+               "--dynamic", "batch=0.0:1:5", "-o", str(out), "--verify"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    for sizes in ("2x3x32x32", "1x3x32x32", "5x3x32x32"):
+        assert f"at {sizes} on the virtual NNAPI device" in text, text
+    assert text.count("-> OK") == 3
+
+
+@pytest.mark.parametrize("spec", ["batch=0:1:5", "batch=1.0:1:5", "0.0:1:5"])
+def test_bad_dynamic_spec_is_a_usage_error(spec: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--dynamic"):
+        main(["compile", "tests.e2e.test_models:VGGish", "--input-shape", "2,3,32,32",
+              "--dynamic", spec, "-o", str(tmp_path / "x.ptl")])
