@@ -29,7 +29,7 @@ from .errors import ConversionError
 from .frontend.capture import Captured, _record_examples
 from .frontend.dynamic_spec import Dynamic
 from .frontend.lower import lower
-from .frontend.symbolic import SYM, Symbols, symbolic_run
+from .frontend.symbolic import SYM, Symbols, check_sample, symbolic_run
 from .ir.constpool import same_bytes
 from .ir.model import IOSpec, ModelGraph, Segment, SegmentCall
 from .ir.ops.base import Constant, Op
@@ -57,19 +57,13 @@ def lower_dynamic(cap: Captured, dyn: Dynamic, level: int, fallback: str,
                   ) -> tuple[Program, ModelGraph, DynamicModel]:
     """(the example's program with unknown dims, the generalized graph, the samples' graphs)."""
     syms = symbolic_run(cap.gm, dyn)
+    runtime = syms.size_nodes | _varying_values(cap, dyn, syms)
     host: set[str] = set()
     for _ in range(_MAX_ROUNDS):
         progs: list[tuple[Program, IOSpec]] = []
         for sample in reversed(dyn.samples):  # the example last: node examples stay the example's
-            try:
-                _record_examples(cap.gm, sample)
-            except Exception as e:
-                shapes = [list(x.shape) for x in sample if hasattr(x, "shape")]
-                raise ConversionError(
-                    f"dynamic dims: the model fails on inputs of shapes {shapes}, which are inside "
-                    f"the declared ranges ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                    "declare the ranges the model supports") from e
-            raw, io = lower(cap, level, fallback, syms.size_nodes, frozenset(host))
+            _record(cap, sample)
+            raw, io = lower(cap, level, fallback, runtime, frozenset(host))
             program = pipeline.run(raw)
             verify(program, check_level=False)
             renamed = dict(zip([v.id for v in io.output_values()], program.outputs, strict=True))
@@ -101,6 +95,30 @@ def lower_dynamic(cap: Captured, dyn: Dynamic, level: int, fallback: str,
     samples = tuple(_retype_graph(g, diff, None) for g in graphs)
     node_syms = {n.name: n.meta.get(SYM) for n in cap.gm.graph.nodes}
     return program, graph, DynamicModel(dyn, syms, samples, node_syms)
+
+
+def _record(cap: Captured, sample: tuple) -> None:
+    """Run the model on ``sample`` (every node's example becomes the sample's)."""
+    try:
+        _record_examples(cap.gm, sample)
+    except Exception as e:
+        shapes = [list(x.shape) for x in sample if hasattr(x, "shape")]
+        raise ConversionError(
+            f"dynamic dims: the model fails on inputs of shapes {shapes}, which are inside "
+            f"the declared ranges ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "declare the ranges the model supports") from e
+
+
+def _varying_values(cap: Captured, dyn: Dynamic, syms: Symbols) -> frozenset[str]:
+    """Nodes whose non-tensor value differs between the samples (sizes that the symbolic run
+    may have missed), after checking every tensor's symbolic shape against every sample."""
+    seen: dict[str, list[Any]] = {}
+    for sample in dyn.samples[1:] + dyn.samples[:1]:  # the example last: it stays recorded
+        _record(cap, sample)
+        sizes = {(i, d): int(sample[i].shape[d]) for i, d, _ in dyn.dynamic_dims()}
+        for name, v in check_sample(cap.gm, syms, sizes).items():
+            seen.setdefault(name, []).append(v)
+    return frozenset(n for n, vs in seen.items() if not all(_same(vs[0], v) for v in vs[1:]))
 
 
 def _same_partition(graphs: tuple[ModelGraph, ...]) -> None:
