@@ -111,8 +111,11 @@ def symbolic_run(gm: torch.fx.GraphModule, dyn: Dynamic) -> Symbols:
     except ConversionError:
         raise
     except Exception as e:
+        hint = ("; the graph was specialized to the example's sizes (for PT2E: export with the "
+                "same dynamic_shapes before prepare_pt2e)") if "Guard failed" in str(e) else ""
         raise ConversionError(f"the model cannot run with symbolic sizes for its dynamic dims: "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                              f"{hint}") from e
     syms = Symbols(symbols, frozenset(size_nodes), env)
     for s, (i, d) in symbols.items():
         r = syms.expr(s)

@@ -6,7 +6,9 @@ eager-quantized model (QuantStub/DeQuantStub, ``torch.ao.nn.quantized`` modules,
 Shape-polymorphic ops (flatten, pooling, mean, relu, ...) run on them as they are. A node that
 only accepts quantized tensors (its kernel or module fails on the float twin) takes the shape
 rule of its float counterpart here: a quantized conv is ``F.conv2d`` with a weight of its shape,
-``quantized::add`` broadcasts like ``torch.add``, a Quantize is the identity, and so on.
+``quantized::add`` broadcasts like ``torch.add``, a Quantize is the identity, and so on. A
+PT2E-quantized graph, once ``frontend/qdq.py`` has folded its Q/DQ patterns, runs its
+``quantized_call`` nodes' float op on the float twins.
 
 A quantized node with no rule here is an error naming it (never a guessed shape). The shapes
 found this way are also checked against every concrete sample (``dynamic.py``), so a wrong rule
@@ -22,6 +24,11 @@ import torch.ao.nn.intrinsic.quantized as nniq
 import torch.ao.nn.quantized as nnq
 import torch.fx
 import torch.nn.functional as F
+from torch.utils import _pytree as pytree
+
+from . import qdq
+
+_HARDTANH = (torch.ops.aten.hardtanh.default, torch.ops.aten.hardtanh_.default)
 
 #: Quantized modules whose output has the shape of their (first) input.
 _SAME_SHAPE = (nnq.Quantize, nnq.DeQuantize, nnq.ReLU6, nnq.Hardswish, nnq.ELU, nnq.LeakyReLU,
@@ -80,6 +87,12 @@ def float_twin(gm: torch.fx.GraphModule, n: torch.fx.Node, args: tuple, kwargs: 
         return args[0]
     if n.op != "call_function":
         return None
+    if n.target is qdq.quantized_call:  # PT2E: fn (and post) on dequantized inputs, quantized
+        fn, post = args[0], args[1]
+        y = fn(*pytree.tree_map(_twin, args[5:]), **pytree.tree_map(_twin, kwargs))
+        return y if post is None else post(y) if post not in _HARDTANH else post(y, 0.0, 6.0)
+    if n.target is qdq.quantize:
+        return args[0]
     if n.target in (torch.quantize_per_tensor, torch.quantize_per_channel):
         return args[0]
     if n.target is torch.dequantize:
@@ -92,6 +105,11 @@ def float_twin(gm: torch.fx.GraphModule, n: torch.fx.Node, args: tuple, kwargs: 
         return None
     ns, _, name = packet._qualified_op_name.partition("::")
     return _quantized_op(name, args, kwargs) if ns == "quantized" else None
+
+
+def _twin(t: Any) -> Any:
+    """A float fake tensor for a real quantized one (a PT2E weight); anything else as it is."""
+    return torch.zeros(t.shape) if isinstance(t, torch.Tensor) and t.is_quantized else t
 
 
 def float_input(x: torch.Tensor) -> torch.Tensor:
