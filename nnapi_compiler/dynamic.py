@@ -14,9 +14,12 @@ declared ranges (``frontend/dynamic_spec.py``). The programs are then compared o
   a host op (the original torch code on the CPU) and lowering runs again.
 
 Nodes whose *value* is a size (``x.size(0)``, found by torch's own symbolic shape propagation in
-``frontend/symbolic.py``) are never folded: they are computed at run time on the CPU, as is
-everything that reads them. The result is the example's partitioned model with unknown dims,
-plus the concrete model of every sample (the backend compares CPU-path sources across them).
+``frontend/symbolic.py``, on a float twin for quantized tensors) are never folded: they are
+computed at run time on the CPU, as is everything that reads them. Before lowering, the model
+runs at every sample: each tensor's symbolic shape must give its real shape there, and a
+non-tensor value that differs between samples also counts as a size. The result is the
+example's partitioned model with unknown dims, plus the concrete model of every sample (the
+backend compares CPU-path sources across them).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ Every node's output shape is then an exact expression in the input dims, e.g.
 - the wrapper allocates each NNAPI segment output from its expression before calling the
   runtime (``Compilation.run`` then resizes it to what the device reports).
 
+Quantized tensors run as float twins of the same shape (``symbolic_quant.py``: fake tensors
+cannot be quantized); ``check_sample`` compares every symbolic shape with the real one at each
+compiled sample.
+
 A model that fixes a declared-dynamic dim (e.g. a ``view`` with literal sizes) is an error here,
 naming the dim, rather than an artifact that fails (or is wrong) at another size.
 """
