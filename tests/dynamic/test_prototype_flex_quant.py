@@ -127,12 +127,15 @@ UPSAMPLES = {"upsample_size": lambda: nn.UpsamplingNearest2d(size=(24, 32)),
 def test_quant_upsample_nearest2d_flexible(name: str, nhwc: bool) -> None:
     model = UPSAMPLES[name]()
     torch.manual_seed(29)
-    # A scale factor with dynamic H and W: RESIZE_NEAREST_NEIGHBOR's output size would bake the
-    # size, so the upsample runs on the CPU (as in the float port, tests/dynamic/test_prototype_flex).
-    cm = _compile(model, (_fmt(qpt(torch.randn(2, 3, 0, 0), *S03), nhwc),),
-                  whole=name != "upsample_scale")
-    for shape in [(2, 3, 12, 16), (2, 3, 7, 5)]:
-        check_quanta(cm, model, (_fmt(qpt(torch.randn(shape), *S03), nhwc),), None)
+    # A scale factor with dynamic H and W: RESIZE_NEAREST_NEIGHBOR "by scale" (nnapi_compiler/
+    # dynamic.py); a fixed size: by size. Both on NNAPI, and the CPU path takes every size too.
+    cm = _compile(model, (_fmt(qpt(torch.randn(2, 3, 0, 0), *S03), nhwc),))
+    inputs = [_fmt(qpt(torch.randn(shape), *S03), nhwc) for shape in [(2, 3, 12, 16), (2, 3, 7, 5)]]
+    for x in inputs:
+        check_quanta(cm, model, (x,), None)
+    cm.use_cpu()
+    for x in inputs:
+        assert torch.equal(cm(x.clone()).int_repr(), model(x).int_repr())
 
 
 # (name, in_ch, out_ch, kernel, stride, padding, groups, bias, real input, second input)
