@@ -151,13 +151,10 @@ def lower_and_partition(model: torch.nn.Module, example_inputs: Any, opts: Optio
     model = graph_module_of(model)  # PT2E: accept an ExportedProgram
     example_inputs = _prepare(model, example_inputs)
     level, cpu_only = _levels(opts)
-    if not has_qdq(model):
-        dyn = parse_dynamic(example_inputs, _input_names(model, len(example_inputs)),
-                            opts.dynamic_shapes)
-        if dyn is not None:
-            return _lower_dynamic(model, dyn, opts, level, cpu_only)
-    elif opts.dynamic_shapes is not None:
-        raise ConversionError("dynamic_shapes is not supported for PT2E-quantized models yet")
+    dyn = parse_dynamic(example_inputs, _input_names(model, len(example_inputs)),
+                        opts.dynamic_shapes)
+    if dyn is not None:
+        return _lower_dynamic(model, dyn, opts, level, cpu_only)
     cap = capture_pt2e(model, example_inputs) if has_qdq(model) else capture(model, example_inputs)  # PT2E
     branches = [(f"cond_branch{i}", cm)
                 for i, cm in enumerate(compile_conds(cap, _child_compiler(opts)))]
@@ -179,7 +176,7 @@ def lower_and_partition(model: torch.nn.Module, example_inputs: Any, opts: Optio
 def _lower_dynamic(model: torch.nn.Module, dyn: Any, opts: Options, level: int,
                    cpu_only: bool) -> Lowered:
     """lower_and_partition for a model with dynamic dims (see ``nnapi_compiler/dynamic.py``)."""
-    cap = capture(model, dyn.samples[0], dyn)
+    cap = capture_pt2e(model, dyn.samples[0]) if has_qdq(model) else capture(model, dyn.samples[0], dyn)
     part = Partition(min_segment_ops=opts.min_segment_ops, max_segments=opts.max_segments,
                      nnapi=not cpu_only)
     pipe = default_pipeline(opts.verify_each_pass, opts.pipeline)

@@ -14,9 +14,12 @@ declared ranges (``frontend/dynamic_spec.py``). The programs are then compared o
   a host op (the original torch code on the CPU) and lowering runs again.
 
 Nodes whose *value* is a size (``x.size(0)``, found by torch's own symbolic shape propagation in
-``frontend/symbolic.py``) are never folded: they are computed at run time on the CPU, as is
-everything that reads them. The result is the example's partitioned model with unknown dims,
-plus the concrete model of every sample (the backend compares CPU-path sources across them).
+``frontend/symbolic.py``, on a float twin for quantized tensors) are never folded: they are
+computed at run time on the CPU, as is everything that reads them. Before lowering, the model
+runs at every sample: each tensor's symbolic shape must give its real shape there, and a
+non-tensor value that differs between samples also counts as a size. The result is the
+example's partitioned model with unknown dims, plus the concrete model of every sample (the
+backend compares CPU-path sources across them).
 """
 
 from __future__ import annotations
@@ -29,14 +32,16 @@ from .errors import ConversionError
 from .frontend.capture import Captured, _record_examples
 from .frontend.dynamic_spec import Dynamic
 from .frontend.lower import lower
-from .frontend.symbolic import SYM, Symbols, symbolic_run
+from .frontend.symbolic import SYM, Symbols, check_sample, symbolic_run
+from .ir.codes import OperandCode
 from .ir.constpool import same_bytes
 from .ir.model import IOSpec, ModelGraph, Segment, SegmentCall
 from .ir.ops.base import Constant, Op
 from .ir.ops.host import ArgRef, HostOp
+from .ir.ops.resize import ResizeNearest
 from .ir.ops.shape import Reshape, StridedSlice
 from .ir.program import Program
-from .ir.types import TensorType, Value
+from .ir.types import DimOrder, TensorType, Value
 from .ir.verifier import verify
 
 _MAX_ROUNDS = 8
@@ -57,19 +62,13 @@ def lower_dynamic(cap: Captured, dyn: Dynamic, level: int, fallback: str,
                   ) -> tuple[Program, ModelGraph, DynamicModel]:
     """(the example's program with unknown dims, the generalized graph, the samples' graphs)."""
     syms = symbolic_run(cap.gm, dyn)
+    runtime = syms.size_nodes | _varying_values(cap, dyn, syms)
     host: set[str] = set()
     for _ in range(_MAX_ROUNDS):
         progs: list[tuple[Program, IOSpec]] = []
         for sample in reversed(dyn.samples):  # the example last: node examples stay the example's
-            try:
-                _record_examples(cap.gm, sample)
-            except Exception as e:
-                shapes = [list(x.shape) for x in sample if hasattr(x, "shape")]
-                raise ConversionError(
-                    f"dynamic dims: the model fails on inputs of shapes {shapes}, which are inside "
-                    f"the declared ranges ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                    "declare the ranges the model supports") from e
-            raw, io = lower(cap, level, fallback, syms.size_nodes, frozenset(host))
+            _record(cap, sample)
+            raw, io = lower(cap, level, fallback, runtime, frozenset(host))
             program = pipeline.run(raw)
             verify(program, check_level=False)
             renamed = dict(zip([v.id for v in io.output_values()], program.outputs, strict=True))
@@ -103,6 +102,30 @@ def lower_dynamic(cap: Captured, dyn: Dynamic, level: int, fallback: str,
     return program, graph, DynamicModel(dyn, syms, samples, node_syms)
 
 
+def _record(cap: Captured, sample: tuple) -> None:
+    """Run the model on ``sample`` (every node's example becomes the sample's)."""
+    try:
+        _record_examples(cap.gm, sample)
+    except Exception as e:
+        shapes = [list(x.shape) for x in sample if hasattr(x, "shape")]
+        raise ConversionError(
+            f"dynamic dims: the model fails on inputs of shapes {shapes}, which are inside "
+            f"the declared ranges ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "declare the ranges the model supports") from e
+
+
+def _varying_values(cap: Captured, dyn: Dynamic, syms: Symbols) -> frozenset[str]:
+    """Nodes whose non-tensor value differs between the samples (sizes that the symbolic run
+    may have missed), after checking every tensor's symbolic shape against every sample."""
+    seen: dict[str, list[Any]] = {}
+    for sample in dyn.samples[1:] + dyn.samples[:1]:  # the example last: it stays recorded
+        _record(cap, sample)
+        sizes = {(i, d): int(sample[i].shape[d]) for i, d, _ in dyn.dynamic_dims()}
+        for name, v in check_sample(cap.gm, syms, sizes).items():
+            seen.setdefault(name, []).append(v)
+    return frozenset(n for n, vs in seen.items() if not all(_same(vs[0], v) for v in vs[1:]))
+
+
 def _same_partition(graphs: tuple[ModelGraph, ...]) -> None:
     g0 = graphs[0]
     for g in graphs[1:]:
@@ -125,6 +148,9 @@ class _Diff:
         # strided slice result id -> per program (p0 first): (begin, end, input shape)
         self.slices: dict[int, list[tuple[tuple[int, ...], tuple[int, ...], tuple[Any, ...]]]] = {}
         self.slice_fix: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        # nearest resize result id -> per program (p0 first): (in_h, in_w, out_h, out_w)
+        self.resizes: dict[int, list[tuple[int, int, int, int]]] = {}
+        self.resize_fix: dict[int, tuple[int, int]] = {}
         self.blame: set[str] = set()
         self.dims = True  # value(): unknown dims become None (False: only RESHAPE targets change)
 
@@ -194,6 +220,9 @@ class _Diff:
                 if runs[-1] != entry:  # begin and end may both differ: record the sample once
                     runs.append(entry)
                 continue
+            if isinstance(a, ResizeNearest) and k in ("out_h", "out_w"):
+                self.resizes.setdefault(a.result.id, [_resize_sizes(a)]).append(_resize_sizes(b))
+                continue
             if isinstance(a, Reshape) and k == "shape" and len(aa[k]) == len(ab[k]):
                 diff = {i for i, (x, y) in enumerate(zip(aa[k], ab[k], strict=True)) if x != y}
                 self.reshape.setdefault(a.result.id, set()).update(diff)
@@ -208,6 +237,12 @@ class _Diff:
             op = producers[rid]
             if len(pos) != 1 or -1 in op.shape:  # type: ignore[attr-defined]
                 self._blame(op)
+        for rid, sizes in self.resizes.items():
+            scales = _resize_scales(producers[rid], sizes)  # type: ignore[arg-type]
+            if scales is None:
+                self._blame(producers[rid])
+            else:
+                self.resize_fix[rid] = scales
         for rid, runs in self.slices.items():
             fixed = _slice_bounds(runs)
             if fixed is None:
@@ -231,10 +266,38 @@ class _Diff:
             changes["result_types"] = tuple(r.type for r in results)
         if isinstance(op, StridedSlice) and op.result.id in self.slice_fix:
             changes["begin"], changes["end"] = self.slice_fix[op.result.id]
+        if isinstance(op, ResizeNearest) and op.result.id in self.resize_fix:
+            changes["scale_h"], changes["scale_w"] = map(float, self.resize_fix[op.result.id])
         if isinstance(op, Reshape) and op.result.id in self.reshape:
             pos = self.reshape[op.result.id]
             changes["shape"] = tuple(-1 if i in pos else s for i, s in enumerate(op.shape))
         return attrs.evolve(new, **changes)  # type: ignore[misc]
+
+
+def _resize_sizes(op: Any) -> tuple[int, int, int, int]:
+    shape = op.x.type.shape
+    h, w = (shape[2], shape[3]) if op.x.type.dim_order is DimOrder.CONTIGUOUS else shape[1:3]
+    return h, w, op.out_h, op.out_w
+
+
+def _resize_scales(op: ResizeNearest, sizes: list[tuple[int, int, int, int]]
+                   ) -> tuple[int, int] | None:
+    """Integer factors (k_h, k_w) when the output is exactly k times the input at every sample.
+
+    NNAPI's "by scale" form then gives floor(in * k) = k * in at every size, and its source
+    index floor(dst * f32(in / out)) uses f32(1 / k) at every size, as PyTorch's nearest does
+    with a scale factor; anything else (a fixed output size, other factors, corner flags, a
+    float16 scale operand) bakes the size and goes to the CPU.
+    """
+    if op.align_corners or op.half_pixel_centers or op.x.type.code is OperandCode.TENSOR_FLOAT16:
+        return None
+    ks = []
+    for pos in ((0, 2), (1, 3)):
+        k = {s[pos[1]] // s[pos[0]] if s[pos[1]] % s[pos[0]] == 0 else None for s in sizes}
+        if len(k) != 1 or None in k:
+            return None
+        ks.append(k.pop())
+    return ks[0], ks[1]
 
 
 #: STRIDED_SLICE clamps an end past the dim to the dim (TFLite's ClampedIndex): "to the end".

@@ -10,6 +10,10 @@ Every node's output shape is then an exact expression in the input dims, e.g.
 - the wrapper allocates each NNAPI segment output from its expression before calling the
   runtime (``Compilation.run`` then resizes it to what the device reports).
 
+Quantized tensors run as float twins of the same shape (``symbolic_quant.py``: fake tensors
+cannot be quantized); ``check_sample`` compares every symbolic shape with the real one at each
+compiled sample.
+
 A model that fixes a declared-dynamic dim (e.g. a ``view`` with literal sizes) is an error here,
 naming the dim, rather than an artifact that fails (or is wrong) at another size.
 """
@@ -25,7 +29,9 @@ import torch.fx
 from torch.utils import _pytree as pytree
 
 from ..errors import ConversionError
+from .capture import EXAMPLE
 from .dynamic_spec import Dynamic
+from .symbolic_quant import float_input, float_twin
 
 SYM = "nnc_sym"  # node.meta key: the output with torch.SymInt sizes replaced by sympy expressions
 
@@ -73,6 +79,7 @@ def symbolic_run(gm: torch.fx.GraphModule, dyn: Dynamic) -> Symbols:
         if not isinstance(x, torch.Tensor):
             fakes.append(x)
             continue
+        x = float_input(x)  # fake tensors cannot be quantized: a float twin of the same shape
         ctx = StatelessSymbolicContext(dynamic_sizes=[DimDynamic.DYNAMIC if s else DimDynamic.STATIC
                                                       for s in dims])
         f = mode.from_tensor(x, symbolic_context=ctx)
@@ -84,7 +91,17 @@ def symbolic_run(gm: torch.fx.GraphModule, dyn: Dynamic) -> Symbols:
 
     class Run(torch.fx.Interpreter):
         def run_node(self, n: torch.fx.Node) -> Any:
-            out = super().run_node(n)
+            try:
+                out = super().run_node(n)
+            except Exception:
+                if not _quantized(n):
+                    raise
+                args, kwargs = self.fetch_args_kwargs_from_env(n)
+                out = float_twin(self.module, n, args, kwargs)  # type: ignore[arg-type]
+                if out is None:
+                    raise ConversionError(
+                        f"dynamic dims: no symbolic shape rule for the quantized node {n.name} "
+                        f"({n.format_node()}); declare static shapes for this model") from None
             if not isinstance(out, torch.Tensor) and any(_free(v) for v in pytree.tree_leaves(out)):
                 size_nodes.add(n.name)
             n.meta[SYM] = pytree.tree_map(_strip, out)
@@ -95,9 +112,14 @@ def symbolic_run(gm: torch.fx.GraphModule, dyn: Dynamic) -> Symbols:
     try:  # the Python dispatcher lets composite ops (F.interpolate) take symbolic sizes
         with mode, enable_python_dispatcher(), torch.no_grad():
             Run(gm).run(*fakes)
+    except ConversionError:
+        raise
     except Exception as e:
+        hint = ("; the graph was specialized to the example's sizes (for PT2E: export with the "
+                "same dynamic_shapes before prepare_pt2e)") if "Guard failed" in str(e) else ""
         raise ConversionError(f"the model cannot run with symbolic sizes for its dynamic dims: "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                              f"{hint}") from e
     syms = Symbols(symbols, frozenset(size_nodes), env)
     for s, (i, d) in symbols.items():
         r = syms.expr(s)
@@ -106,6 +128,44 @@ def symbolic_run(gm: torch.fx.GraphModule, dyn: Dynamic) -> Symbols:
             raise ConversionError(f"dim {d} of input {i} is declared dynamic ({spec}), but the model "
                                   f"only works when it is {r}")
     return syms
+
+
+def check_sample(gm: torch.fx.GraphModule, syms: Symbols, sizes: dict[tuple[int, int], int]
+                 ) -> dict[str, Any]:
+    """Check the recorded sample (input dims ``sizes``) against the symbolic shapes; return the
+    non-tensor leaves of every node's value there.
+
+    A tensor whose symbolic shape gives another shape than the sample has means a shape rule is
+    wrong (e.g. a float-twin rule of ``symbolic_quant``): an error, never a wrong allocation.
+    """
+    values: dict[str, Any] = {}
+    for n in gm.graph.nodes:
+        ex, sym = n.meta.get(EXAMPLE), n.meta.get(SYM)
+        if isinstance(ex, torch.Tensor):
+            if isinstance(sym, tuple) and len(sym) == ex.dim() and all(_known(syms, e) for e in sym):
+                got = [syms.value(e, sizes) for e in sym]
+                if got != list(ex.shape):
+                    raise ConversionError(f"dynamic dims: node {n.name} has shape {list(ex.shape)} "
+                                          f"at input sizes {sorted(sizes.items())}, but its "
+                                          f"symbolic shape gives {got}")
+            continue
+        leaves = [v for v in pytree.tree_leaves(ex) if not isinstance(v, torch.Tensor)]
+        if leaves:
+            values[n.name] = leaves
+    return values
+
+
+def _known(syms: Symbols, e: Any) -> bool:
+    """Whether ``e`` is an int or an expression in the input dims only (no unbacked symbol)."""
+    e = syms.expr(e)
+    return isinstance(e, int) or (isinstance(e, sympy.Expr) and e.free_symbols <= set(syms.inputs))
+
+
+def _quantized(n: torch.fx.Node) -> bool:
+    """Whether ``n`` reads or produces a quantized tensor on the concrete example (see
+    ``symbolic_quant``)."""
+    return any(isinstance(t, torch.Tensor) and t.is_quantized
+               for m in (n, *n.all_input_nodes) for t in pytree.tree_leaves(m.meta.get(EXAMPLE)))
 
 
 def _strip(v: Any) -> Any:

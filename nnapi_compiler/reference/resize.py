@@ -120,6 +120,24 @@ def resize_nhwc(
     return from_nhwc(out, nchw)
 
 
+def resize_scaled_nhwc(
+    x: torch.Tensor,
+    scale_h: float,
+    scale_w: float,
+    bilinear: bool,
+    nchw: bool,
+    align_corners: bool,
+    half_pixel: bool,
+) -> torch.Tensor:
+    """RESIZE "by scale": the output size floor(in * scale) in float32, taken at run time (a CPU
+    path then serves every input size, as the NNAPI form does)."""
+    check_rank(x, 4, "input")
+    in_h, in_w = (x.shape[2], x.shape[3]) if nchw else (x.shape[1], x.shape[2])
+    out_h = int(torch.floor(_f32(float(in_h)) * _f32(scale_h)))
+    out_w = int(torch.floor(_f32(float(in_w)) * _f32(scale_w)))
+    return resize_nhwc(x, out_h, out_w, bilinear, nchw, align_corners, half_pixel)
+
+
 def output_size(call: KernelCall, nchw: bool) -> tuple[int, int]:
     """(out_h, out_w) from INT32 sizes, or floor(float(in) * scale) in float32 for scales."""
     x = call.tensor(0)
@@ -149,6 +167,9 @@ def _run(call: KernelCall) -> Bound:
     if out_h < 1 or out_w < 1 or n * c * out_h * out_w > MAX_RESULT_ELEMENTS:
         raise ValueError(f"resize to {out_h}x{out_w} is empty or too large")
     bilinear = call.op == OpCode.RESIZE_BILINEAR
+    if call.input_descs[1].code != OperandCode.INT32:
+        return bound(resize_scaled_nhwc, In(0), call.float(2), call.float(1), bilinear, nchw,
+                     call.flag(4), call.flag(5))
     return bound(resize_nhwc, In(0), out_h, out_w, bilinear, nchw, call.flag(4), call.flag(5))
 
 

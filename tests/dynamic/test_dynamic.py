@@ -288,3 +288,21 @@ def test_dynamic_dims_on_an_uncapturable_model_are_refused() -> None:
 
     with pytest.raises(nc.CaptureError, match="dynamic dims need a captured model"):
         nc.compile(Loop().eval(), (torch.randn(2, 3),), dynamic_shapes=({0: Dim("b")},))
+
+
+@pytest.mark.parametrize("scale, whole", [(2.0, True), (3.0, True), (1.5, False)])
+def test_nearest_upsample_by_scale_with_dynamic_hw(scale: float, whole: bool) -> None:
+    """An integer scale factor stays on NNAPI as RESIZE_NEAREST_NEIGHBOR "by scale" (its output
+    size follows the input); another factor's size and source indices bake the size: CPU."""
+
+    class Up(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(x * 2.0, scale_factor=scale, mode="nearest") + 1.0
+
+    sizes = [(torch.randn(1, 3, h, w),) for h, w in ((8, 8), (5, 11), (1, 1), (23, 2))]
+    cm = run_sizes(Up(), (torch.randn(1, 3, 8, 8),), sizes,
+                   dynamic_shapes=({2: Dim("h", max=64), 3: Dim("w", max=64)},))
+    assert (cm.stats["host_ops"] == 0) == whole
+    cm.use_cpu()
+    for (x,) in sizes:
+        assert_close_scaled(cm(x.clone()), Up()(x), rtol=1e-4, atol=1e-4)

@@ -1,4 +1,5 @@
-"""RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR by output size, with the FL4 coordinate flags."""
+"""RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR by output size (or by scale, for dynamic dims),
+with the FL4 coordinate flags."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import ClassVar
 import attrs
 
 from ..codes import OpCode
-from ..types import DimOrder, Operand, TensorType, Value, boolean, i32
+from ..types import DimOrder, Operand, TensorType, Value, boolean, f32, i32
 from .base import Loc, NnapiOp, Op
 
 
@@ -21,6 +22,10 @@ class _Resize(NnapiOp):
     out_w: int
     align_corners: bool = False
     half_pixel_centers: bool = False
+    #: NNAPI's "by scale" form (output size floor(in * scale)), set only for dynamic dims
+    #: (``nnapi_compiler/dynamic.py``); out_h/out_w stay the example's sizes.
+    scale_h: float | None = None
+    scale_w: float | None = None
     loc: Loc | None = attrs.field(default=None, eq=False)
 
     def _nchw(self) -> bool:
@@ -42,7 +47,10 @@ class _Resize(NnapiOp):
         return max(level, 4) if self.align_corners or self.half_pixel_centers else level
 
     def nnapi_operands(self) -> list[Operand]:
-        ops: list[Operand] = [self.x, i32(self.out_w), i32(self.out_h), boolean(self._nchw())]
+        size: list[Operand] = ([f32(self.scale_w), f32(self.scale_h)]
+                               if self.scale_h is not None and self.scale_w is not None
+                               else [i32(self.out_w), i32(self.out_h)])
+        ops: list[Operand] = [self.x, *size, boolean(self._nchw())]
         if self.align_corners or self.half_pixel_centers:
             ops += [boolean(self.align_corners), boolean(self.half_pixel_centers)]
         return ops
