@@ -32,6 +32,7 @@ from .errors import ConversionError
 from .frontend.capture import Captured, _record_examples
 from .frontend.dynamic_spec import Dynamic
 from .frontend.lower import lower
+from .frontend.range_check import fit_ranges
 from .frontend.symbolic import SYM, Symbols, check_sample, symbolic_run
 from .ir.codes import OperandCode
 from .ir.constpool import same_bytes
@@ -62,6 +63,7 @@ def lower_dynamic(cap: Captured, dyn: Dynamic, level: int, fallback: str,
                   ) -> tuple[Program, ModelGraph, DynamicModel]:
     """(the example's program with unknown dims, the generalized graph, the samples' graphs)."""
     syms = symbolic_run(cap.gm, dyn)
+    dyn = fit_ranges(cap.gm, syms, dyn, lambda sample: _record(cap, sample))
     runtime = syms.size_nodes | _varying_values(cap, dyn, syms)
     host: set[str] = set()
     for _ in range(_MAX_ROUNDS):

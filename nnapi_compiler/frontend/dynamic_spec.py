@@ -38,6 +38,9 @@ class DimSpec:
     name: str
     min: int
     max: int | None  # None: unbounded
+    #: No range was declared (a prototype-style size-0 dim, or ``Dim.AUTO``): the model's own
+    #: shape constraints narrow it. A declared range the model cannot run is refused instead.
+    implicit: bool = False
 
     def contains(self, n: int) -> bool:
         return n >= self.min and (self.max is None or n <= self.max)
@@ -73,7 +76,7 @@ def _dim_spec(obj: Any, where: str) -> DimSpec | None:
     if hint is not None and type(obj).__name__ == "_DimHint":  # Dim.AUTO / Dim.DYNAMIC / Dim.STATIC
         if "STATIC" in str(obj):
             return None
-        return DimSpec(where, 1, None)
+        return DimSpec(where, 1, None, implicit=True)
     name = getattr(obj, "__name__", None)
     if name is None or not hasattr(obj, "min"):
         raise ConversionError(f"dynamic_shapes{where}: expected torch.export.Dim(...) or None, got "
@@ -135,7 +138,7 @@ def parse_dynamic(inputs: tuple, names: list[str], dynamic_shapes: Any) -> Dynam
         ds = _per_input(spec, x, f"[{names[i]!r}]")
         for d, n in enumerate(x.shape):
             if n == 0 and ds[d] is None:  # torch.backends._nnapi's convention
-                ds[d] = DimSpec(f"{names[i]}_dim{d}", 1, None)
+                ds[d] = DimSpec(f"{names[i]}_dim{d}", 1, None, implicit=True)
         dims.append(tuple(ds))
     if not any(s for ds in dims for s in ds):
         return None

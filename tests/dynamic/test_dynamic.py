@@ -306,3 +306,40 @@ def test_nearest_upsample_by_scale_with_dynamic_hw(scale: float, whole: bool) ->
     cm.use_cpu()
     for (x,) in sizes:
         assert_close_scaled(cm(x.clone()), Up()(x), rtol=1e-4, atol=1e-4)
+
+
+class _SliceAll(nn.Module):  # the prototype's slice case: dim 1 yields 2 elements only from 5 up
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return t[1:, 1:5:2, :]
+
+
+def test_size_zero_range_is_narrowed_to_what_the_model_runs() -> None:
+    """Every dim flexible (the prototype refuses this case): the samples cannot see that the
+    slice needs dim 1 >= 5, the range ends can; the artifact accepts exactly [5, inf)."""
+    m = _SliceAll().eval()
+    cm = nc.compile(m, (torch.zeros(0, 0, 0),))
+    for shape in [(4, 6, 2), (3, 9, 5), (1, 5, 1)]:
+        x = torch.randn(shape)
+        with nc.virtual_device():
+            got = cm(x)
+        assert torch.equal(got, m(x))
+    with nc.virtual_device(), pytest.raises(nc.InputError, match=r"dim 1 is 2, outside .*\[5, inf\]"):
+        cm(torch.randn(2, 2, 3))
+
+
+def test_declared_range_the_model_cannot_run_names_the_range_to_declare() -> None:
+    with pytest.raises(ConversionError, match=r"only runs with sizes in \[5, 20\] .*c >= 5.*"
+                                              r"Dim\('c', min=5, max=20\)"):
+        nc.compile(_SliceAll().eval(), (torch.randn(4, 6, 3),),
+                   dynamic_shapes=({1: Dim("c", min=2, max=20)},))
+
+
+def test_conv_without_padding_narrows_a_size_zero_dim_and_runs_at_its_minimum() -> None:
+    m = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU()).eval()
+    cm = nc.compile(m, (torch.zeros(1, 2, 0, 8),))
+    for h in (3, 4, 11):
+        x = torch.randn(1, 2, h, 8)
+        with nc.virtual_device():
+            assert_close_scaled(cm(x), m(x))
+    with nc.virtual_device(), pytest.raises(nc.InputError, match="outside its dynamic range"):
+        cm(torch.randn(1, 2, 2, 8))
