@@ -91,27 +91,39 @@ def tconv_module(m: nn.ConvTranspose1d | nn.ConvTranspose2d) -> dict[str, Any]:
            dilation=1: None,
            modules={nn.ConvTranspose2d: tconv_module})
 def conv_transpose2d(ctx: Ctx, a: dict) -> Any:
-    x = image(a["input"])
     w = static_tensor(a["weight"], "conv_transpose weight")  # [Cin, Cout/groups, kh, kw]
+    bias = static_tensor(a["bias"], "bias") if a["bias"] is not None else None
+    return emit_transpose_conv2d(ctx, a, w, bias)
+
+
+def emit_transpose_conv2d(ctx: Ctx, a: dict, w: torch.Tensor, bias: torch.Tensor | None,
+                          w_quant: Quant | None = None, **extra: Any) -> Any:
+    """TRANSPOSE_CONV_2D for weight ``w`` in PyTorch's [Cin, Cout/groups, kh, kw] layout.
+
+    ``w`` is float, or (with ``w_quant``) the 8-bit integer weight, whose zero point then fills
+    the taps a dilated kernel inserts (a centered weight of 0, so they add nothing exactly).
+    ``extra`` carries fuse code and output quantization for quantized transposed convolutions.
+    """
+    x = image(a["input"])
     if int(a["groups"]) != 1:
         raise Refuse("grouped transposed convolution has no NNAPI form")
     cin, cout, kh, kw = w.shape
     dh, dw = pair(a["dilation"], "dilation")
     if (dh, dw) != (1, 1):
         # A dilated kernel is the kernel with (d-1) zeros between taps: exact, no dilation input.
-        dil = torch.zeros(cin, cout, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+        zero = 0 if w_quant is None else w_quant.zero_point
+        dil = torch.full((cin, cout, dh * (kh - 1) + 1, dw * (kw - 1) + 1), zero, dtype=w.dtype)
         dil[:, :, ::dh, ::dw] = w
         w = dil
     ph, pw = pair(a["padding"], "padding")
     oph, opw = pair(a["output_padding"], "output_padding")
     if oph > ph or opw > pw:
         raise Refuse("output_padding larger than padding is not supported")
-    bias = static_tensor(a["bias"], "bias") if a["bias"] is not None else torch.zeros(cout)
     sh, sw = pair(a["stride"], "stride")
     return ctx.emit(
-        ops.TransposeConv2d, input=x, filter=ctx.const(w.permute(1, 2, 3, 0)),
-        bias=ctx.const(bias), padding=ops.Padding(ph, ph - oph, pw, pw - opw),
-        stride=ops.HW(sh, sw),
+        ops.TransposeConv2d, input=x, filter=ctx.b.const(w.permute(1, 2, 3, 0), quant=w_quant),
+        bias=ctx.const(bias if bias is not None else torch.zeros(cout)),
+        padding=ops.Padding(ph, ph - oph, pw, pw - opw), stride=ops.HW(sh, sw), **extra,
     )
 
 
