@@ -263,6 +263,12 @@ def _shape_cases() -> dict[str, Callable[[G], Builder]]:
         "instance_normalization_nchw": lambda g: one_op(
             Op.INSTANCE_NORMALIZATION, [In(f(g, 2, 3, 5, 4)), 0.5, 2.0, 1e-5, True], (2, 3, 5, 4)
         ),
+        "local_response_normalization": lambda g: one_op(
+            Op.LOCAL_RESPONSE_NORMALIZATION, [In(f(g, 2, 3, 4, 5)), 1, 1.5, 0.2, 0.75], (2, 3, 4, 5)
+        ),
+        "local_response_normalization_axis": lambda g: one_op(
+            Op.LOCAL_RESPONSE_NORMALIZATION, [In(f(g, 2, 5, 4)), 2, 2.0, 1e-2, 0.5, 1], (2, 5, 4)
+        ),
         "slice": lambda g: one_op(Op.SLICE, [In(f(g, 3, 5)), ints(1, 2), ints(-1, 2)], (2, 2)),
         "split": lambda g: one_op(Op.SPLIT, [In(f(g, 3, 6)), 1, 3], (3, 2), n_out=3),
     }

@@ -1,5 +1,6 @@
 """Normalization: BatchNorm in eval mode (a per-channel multiply-add with folded constants);
-LayerNorm, GroupNorm and InstanceNorm as exact FL3 decompositions (see below)."""
+LayerNorm, GroupNorm and InstanceNorm as exact FL3 decompositions (see below); LocalResponseNorm
+as LOCAL_RESPONSE_NORMALIZATION."""
 
 from __future__ import annotations
 
@@ -194,3 +195,30 @@ def instance_norm_value(ctx: Ctx, a: dict) -> Any:
     if x.type.rank < 3:
         raise Refuse("instance norm needs a spatial dim")
     return group_norm_value(ctx, x, x.type.shape[1], a["weight"], a["bias"], a["eps"])
+
+
+# -- LocalResponseNorm -------------------------------------------------------------------------
+# PyTorch divides x by (k + alpha * mean of x^2 over channels [c - size//2, c + (size-1)//2])^beta,
+# the mean always over ``size`` (zero padding counts). For odd ``size`` the window is symmetric,
+# which is NNAPI's LOCAL_RESPONSE_NORMALIZATION with radius size//2, bias k and alpha/size. An
+# even window is one channel longer on one side: NNAPI's op cannot express it.
+
+
+def _lrn_module(m: nn.LocalResponseNorm) -> dict[str, Any]:
+    return {"size": m.size, "alpha": m.alpha, "beta": m.beta, "k": m.k}
+
+
+@converter(F.local_response_norm, sig=lambda input, size, alpha=1e-4, beta=0.75, k=1.0: None,
+           modules={nn.LocalResponseNorm: _lrn_module})
+def local_response_norm(ctx: Ctx, a: dict) -> Any:
+    x = value(a["input"])
+    size, k = int(a["size"]), float(a["k"])
+    if x.type.quant is not None or not 3 <= x.type.rank <= 4:
+        raise Refuse("local_response_norm needs a float tensor of rank 3 or 4")
+    if size % 2 == 0:
+        raise Refuse(f"local_response_norm with an even size ({size}) has an asymmetric window, "
+                     "which NNAPI's LOCAL_RESPONSE_NORMALIZATION cannot express")
+    if k == 0.0:
+        raise Refuse("local_response_norm with k=0 (NNAPI requires a non-zero bias)")
+    return ctx.emit(ops.LocalResponseNorm, x=x, axis=1, radius=size // 2, bias=k,
+                    alpha=float(a["alpha"]) / size, beta=float(a["beta"]))
