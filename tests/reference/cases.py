@@ -200,6 +200,7 @@ def _elementwise_cases() -> dict[str, Callable[[G], Builder]]:
         for dt, tag, zp_in, zp in ((torch.uint8, "u8", 100, zu), (torch.int8, "s8", -20, zs)):
             cases[f"{code.name.lower()}_{tag}"] = _quant_unary(code, dt, zp_in, scale, zp)
     cases["elu"] = lambda g: one_op(Op.ELU, [In(f(g, 2, 5)), 0.7], (2, 5))
+    cases["pow"] = lambda g: one_op(Op.POW, [In(f(g, 2, 5).abs()), f(g, 5)], (2, 5))
     cases["prelu"] = lambda g: one_op(Op.PRELU, [In(f(g, 1, 3, 3, 4)), f(g, 4)], (1, 3, 3, 4))
     for dt, tag in ((torch.uint8, "u8"), (torch.int8, "s8")):
         cases[f"prelu_{tag}"] = lambda g, d=dt: qop(

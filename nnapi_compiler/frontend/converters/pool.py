@@ -7,6 +7,7 @@ tail padding, and ``count_include_pad=True`` an explicit zero PAD, so every form
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -196,7 +197,9 @@ def lp_pool2d(ctx: Ctx, a: dict) -> Any:
 
     - p = 2: L2_POOL_2D is sqrt(avg(x^2)), so the result is that times sqrt(k);
     - p = 1: AVERAGE_POOL_2D times k;
-    - p = +-inf: PyTorch's own max_pool2d(|x|) and -max_pool2d(-|x|), with ABS / NEG.
+    - p = +-inf: PyTorch's own max_pool2d(|x|) and -max_pool2d(-|x|), with ABS / NEG;
+    - any other p: PyTorch's formula with POW (FL3): POW, AVERAGE_POOL_2D, MUL, POW. Its
+      ``sign(a) * relu(abs(a))`` is ``a`` itself, and a negative average gives NaN in both.
     """
     x = image(a["input"])
     if x.type.quant is not None:
@@ -215,8 +218,15 @@ def lp_pool2d(ctx: Ctx, a: dict) -> Any:
         y, factor = ctx.emit(ops.L2Pool2d, input=x, kernel=k, stride=s, padding=pad), (k.h * k.w) ** 0.5
     elif p == 1.0:
         y, factor = ctx.emit(ops.AveragePool2d, input=x, kernel=k, stride=s, padding=pad), k.h * k.w
+    elif ctx.level >= ops.Pow.spec_level() and not math.isnan(p):
+        xp = ctx.emit(ops.Pow, a=x, b=_scalar(ctx, p))
+        y = ctx.emit(ops.AveragePool2d, input=xp, kernel=k, stride=s, padding=pad)
+        y = ctx.emit(ops.Mul, a=y, b=_scalar(ctx, k.h * k.w))
+        return ctx.emit(ops.Pow, a=y, b=_scalar(ctx, 1.0 / p))
     else:
-        raise Refuse(f"lp_pool2d with norm_type {p:g} is not supported (1, 2 and inf are)")
-    if factor == 1.0:
-        return y
-    return ctx.emit(ops.Mul, a=y, b=ctx.const(torch.tensor([factor], dtype=torch.float32)))
+        raise Refuse(f"lp_pool2d with norm_type {p:g} needs POW (feature level 3)")
+    return y if factor == 1.0 else ctx.emit(ops.Mul, a=y, b=_scalar(ctx, factor))
+
+
+def _scalar(ctx: Ctx, v: float) -> Any:
+    return ctx.const(torch.tensor([v], dtype=torch.float32))
