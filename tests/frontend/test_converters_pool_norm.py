@@ -148,17 +148,25 @@ def test_local_response_norm(name: str, dialect: str, target: str) -> None:
         assert lrn.axis == 3 and len(lrn.nnapi_operands()) == 5
 
 
+#: Forms NNAPI's LRN op cannot take (an even, asymmetric window; k = 0, its bias must be
+#: non-zero): x / POW(banded 1x1 CONV_2D(x*x), beta).
+LRN_CONV = {
+    "size4": (lambda: nn.LocalResponseNorm(4), (1, 6, 4, 4)),
+    "size8-wider-than-channels": (lambda: nn.LocalResponseNorm(8, 0.3), (2, 5, 3, 3)),
+    "k0": (lambda: nn.LocalResponseNorm(3, 0.3, 0.5, 0.0), (2, 5, 3, 3)),
+    "size2-rank3": (lambda: nn.LocalResponseNorm(2, 0.3, 0.5, 1.5), (2, 5, 3)),
+}
+
+
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_local_response_norm_even_size_goes_to_the_host(dialect: str) -> None:
-    model = in_dialect(nn.LocalResponseNorm(4), dialect).eval()
-    x = torch.randn(1, 6, 4, 4)
-    text = str(nc.explain(model, (x,)))
-    if dialect == "fx":
-        assert "even size (4) has an asymmetric window" in text, text
-    cm = nc.compile(model, (x,))
-    with nc.virtual_device():
-        got = cm(x)
-    torch.testing.assert_close(got, model(x))
+@pytest.mark.parametrize("name", sorted(LRN_CONV))
+def test_local_response_norm_as_a_banded_convolution(name: str, dialect: str) -> None:
+    make, shape = LRN_CONV[name]
+    cm = compile_whole(make(), torch.randn(*shape) * 3, dialect=dialect)
+    counts = _ops(cm)
+    assert {n: counts[n] for n in ("mul", "conv_2d", "pow", "div")} == {"mul": 1, "conv_2d": 1, "pow": 1,
+                                                                      "div": 1}, counts
+    assert "local_response_normalization" not in counts
 
 
 class _LrnLookalike(nn.Module):
