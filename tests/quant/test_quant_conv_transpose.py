@@ -28,7 +28,8 @@ from .pt2e_helpers import calib_batches, quantize_pt2e
 from .pt2e_helpers import quanta_error as pt2e_quanta_error
 
 X = (2, 4, 7, 9)
-#: name: (module factory, measured share of outputs one quantum off qnnpack at seed 0).
+#: name: (module factory, bound on the share of outputs one quantum off qnnpack). Measured at
+#: seed 0: 0.34%, 0.36%, 0.23% and 0 of the device-vs-qnnpack integers, in the order below.
 CASES: dict[str, tuple[Callable[[], nn.Module], float]] = {
     "k3-s1": (lambda: nn.ConvTranspose2d(4, 6, 3), 0.004),
     "k3-s2-outpad": (lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1), 0.004),
