@@ -43,6 +43,13 @@ def _scalar(n: Node, i: int) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
+def _ints(v: object) -> list[int] | None:
+    """A list or tuple of ints as a list; anything else (an int, None, a node) as None."""
+    if isinstance(v, list | tuple) and all(isinstance(i, int) for i in v):
+        return list(v)
+    return None
+
+
 def _replace(gm: torch.fx.GraphModule, last: Node, fn: object, args: tuple,
              done: dict[Node, Node]) -> None:
     with gm.graph.inserting_before(last):
@@ -71,14 +78,13 @@ def _lp_pool(gm: torch.fx.GraphModule, last: Node, done: dict[Node, Node]) -> No
     if pool is None or powed is None:
         return
     p = _scalar(powed, 1)
-    kernel, stride = _arg(pool, 1, "kernel_size"), _arg(pool, 2, "stride", [])
-    padding, ceil = _arg(pool, 3, "padding", [0, 0]), _arg(pool, 4, "ceil_mode", False)
-    if (p is None or p == 0 or inv_p != 1.0 / p or not isinstance(kernel, list | tuple)
-            or len(kernel) != 2 or kprod != kernel[0] * kernel[1] or any(padding)
+    kernel, stride = _ints(_arg(pool, 1, "kernel_size")), _ints(_arg(pool, 2, "stride", []))
+    padding, ceil = _ints(_arg(pool, 3, "padding", [0, 0])), _arg(pool, 4, "ceil_mode", False)
+    if (p is None or p == 0 or inv_p != 1.0 / p or kernel is None or stride is None
+            or len(kernel) != 2 or kprod != kernel[0] * kernel[1] or padding is None or any(padding)
             or _arg(pool, 6, "divisor_override") is not None):
         return
-    _replace(gm, last, F.lp_pool2d,
-             (_arg(powed, 0, "self"), p, list(kernel), list(stride) or None, bool(ceil)), done)
+    _replace(gm, last, F.lp_pool2d, (_arg(powed, 0, "self"), p, kernel, stride or None, bool(ceil)), done)
 
 
 def _lrn(gm: torch.fx.GraphModule, last: Node, done: dict[Node, Node]) -> None:
@@ -99,7 +105,9 @@ def _lrn(gm: torch.fx.GraphModule, last: Node, done: dict[Node, Node]) -> None:
         if pool is not None else None
     if pad is None or None in (beta, k, alpha):
         return
-    kernel, stride = list(_arg(pool, 1, "kernel_size")), list(_arg(pool, 2, "stride", []))
+    kernel, stride = _ints(_arg(pool, 1, "kernel_size")), _ints(_arg(pool, 2, "stride", []))
+    if not kernel or stride is None:
+        return
     size = kernel[0]
     spatial = len(kernel) - 1
     want_pad = [0, 0] * spatial + [size // 2, (size - 1) // 2]
@@ -108,8 +116,8 @@ def _lrn(gm: torch.fx.GraphModule, last: Node, done: dict[Node, Node]) -> None:
     else:
         zero = _arg(pad, 2, "value", 0) == 0
     if (not zero or kernel[1:] != [1] * spatial or stride != [1] * len(kernel)
-            or list(_arg(pad, 1, "pad")) != want_pad
-            or list(_arg(pool, 3, "padding", [0] * len(kernel))) != [0] * len(kernel)
+            or _ints(_arg(pad, 1, "pad")) != want_pad
+            or _ints(_arg(pool, 3, "padding", [0] * len(kernel))) != [0] * len(kernel)
             or _arg(pool, 4, "ceil_mode", False) or not _arg(pool, 5, "count_include_pad", True)
             or _arg(pool, 6, "divisor_override") is not None):
         return
