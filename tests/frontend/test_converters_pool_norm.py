@@ -33,6 +33,7 @@ ADAPTIVE_MAX = {
     "none-keeps-width": (6, 6, (None, 4), {"max_pool_2d": 1, "gather": 1}),
     "two-window-sizes": (5, 7, (3, 7), {"max_pool_2d": 2, "concatenation": 1, "gather": 1}),
     "irregular-both": (10, 5, (4, 3), {"max_pool_2d": 3, "concatenation": 1, "gather": 2}),
+    "output-larger": (3, 4, (5, 4), {"max_pool_2d": 2, "concatenation": 1, "gather": 1}),
 }
 
 
