@@ -19,6 +19,7 @@ import torch.fx
 from .capture import EXAMPLE, Captured
 from .fx_names import op_name as _name
 from .patterns_attention import split_head_permute, split_packed_projection
+from .patterns_refold import refold
 from .rank_reduce import reduce_rank
 
 _RESHAPES = {"view", "reshape", "flatten"}
@@ -48,7 +49,8 @@ def _is_transpose_12(node: torch.fx.Node) -> bool:
 
 def rewrite(cap: Captured) -> int:
     """Apply every fx rewrite to ``cap`` in place; returns how many idioms were rewritten."""
-    replaced = fuse_channel_shuffle(cap.gm)
+    replaced = refold(cap.gm)  # first: LRN's rank-5 view must not reach reduce_rank
+    replaced.update(fuse_channel_shuffle(cap.gm))
     replaced.update(split_packed_projection(cap.gm))
     replaced.update(split_head_permute(cap.gm))
     replaced.update(reduce_rank(cap.gm))  # rank-5/6 views the shuffle rewrite did not take

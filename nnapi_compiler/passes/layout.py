@@ -184,7 +184,7 @@ class _Layout:
             return self.rebuild(rw, op, xs=tuple(self.nhwc(rw, x) for x in ins), axis=L2P[op.axis])
         if isinstance(op, ops.ArgMax) and op.axis == 1:  # ArgMin too: N, H, W stay in order
             return self.rebuild(rw, op, axis=L2P[1])
-        if isinstance(op, ops.Softmax | ops.ChannelShuffle | ops.Gather):
+        if isinstance(op, ops.Softmax | ops.ChannelShuffle | ops.Gather | ops.LocalResponseNorm):
             return self.rebuild(rw, op, axis=L2P[op.axis])
         if isinstance(op, ops.Pad):  # PadV2 too
             return self.rebuild(rw, op, pads=tuple(op.pads[NHWC[i]] for i in range(4)))

@@ -21,7 +21,7 @@ from .specs import NnapiSpecs
 
 aten = torch.ops.aten
 
-CONV = {aten.conv2d.default, aten.linear.default}
+CONV = {aten.conv2d.default, aten.conv_transpose2d.input, aten.linear.default}
 BATCH_NORM = {aten.batch_norm.default}  # still in the graph under prepare_qat_pt2e
 BINARY = {aten.add.Tensor, aten.add_.Tensor, aten.mul.Tensor, aten.mul_.Tensor}
 # Activations NNAPI fuses into CONV_2D / FULLY_CONNECTED / ADD / MUL (ReLU, ReLU6).
@@ -74,7 +74,7 @@ def _tensor_inputs(n: Node) -> list[Node]:
 
 
 class NnapiQuantizer(Quantizer):
-    """Annotates conv/linear, add/mul, concatenation, pools, data movement and activations
+    """Annotates conv/transposed conv/linear, add/mul, concatenation, pools, data movement and activations
     the way NNAPI runs them quantized at ``target`` (an Android version or feature level).
 
     Activations are asymmetric 8-bit per tensor (uint8; int8 allowed from Android 11 / FL4),

@@ -1,4 +1,4 @@
-"""Element-wise kernels: broadcast binary arithmetic, MAXIMUM/MINIMUM, activations, PRELU.
+"""Element-wise kernels: broadcast binary arithmetic, MAXIMUM/MINIMUM, POW, activations, PRELU.
 
 Float math runs in float32 (FLOAT16 operands are widened and the interpreter narrows the result),
 following the reference formulas term by term so results match it to rounding. Quantized
@@ -217,3 +217,14 @@ def _prelu(call: KernelCall) -> Bound:
     if call.quantized:
         return bind_quant_prelu(call)
     return bound(prelu, In(0), In(1))
+
+
+def power(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """POW: std::pow(a, b) element by element in float32, broadcasting (NaN for a negative base
+    with a non-integer exponent)."""
+    return torch.pow(a.float(), b.float())
+
+
+@kernel(OpCode.POW, inputs=["TT"], rank=_ANY_RANK)
+def _pow(call: KernelCall) -> Bound:
+    return bound(power, In(0), In(1))

@@ -34,7 +34,7 @@ def test_traits_agree_with_fields(cls: type) -> None:
 def test_layout_flag_codes_come_from_the_classes() -> None:
     assert {
         OpCode.CONV_2D, OpCode.DEPTHWISE_CONV_2D, OpCode.GROUPED_CONV_2D,
-        OpCode.TRANSPOSE_CONV_2D, OpCode.AVERAGE_POOL_2D, OpCode.MAX_POOL_2D,
+        OpCode.TRANSPOSE_CONV_2D, OpCode.AVERAGE_POOL_2D, OpCode.MAX_POOL_2D, OpCode.L2_POOL_2D,
         OpCode.RESIZE_BILINEAR, OpCode.RESIZE_NEAREST_NEIGHBOR,
         OpCode.DEPTH_TO_SPACE, OpCode.SPACE_TO_DEPTH, OpCode.INSTANCE_NORMALIZATION,
     } == ops.LAYOUT_FLAG_CODES

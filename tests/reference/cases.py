@@ -200,6 +200,7 @@ def _elementwise_cases() -> dict[str, Callable[[G], Builder]]:
         for dt, tag, zp_in, zp in ((torch.uint8, "u8", 100, zu), (torch.int8, "s8", -20, zs)):
             cases[f"{code.name.lower()}_{tag}"] = _quant_unary(code, dt, zp_in, scale, zp)
     cases["elu"] = lambda g: one_op(Op.ELU, [In(f(g, 2, 5)), 0.7], (2, 5))
+    cases["pow"] = lambda g: one_op(Op.POW, [In(f(g, 2, 5).abs()), f(g, 5)], (2, 5))
     cases["prelu"] = lambda g: one_op(Op.PRELU, [In(f(g, 1, 3, 3, 4)), f(g, 4)], (1, 3, 3, 4))
     for dt, tag in ((torch.uint8, "u8"), (torch.int8, "s8")):
         cases[f"prelu_{tag}"] = lambda g, d=dt: qop(
@@ -262,6 +263,12 @@ def _shape_cases() -> dict[str, Callable[[G], Builder]]:
         ),
         "instance_normalization_nchw": lambda g: one_op(
             Op.INSTANCE_NORMALIZATION, [In(f(g, 2, 3, 5, 4)), 0.5, 2.0, 1e-5, True], (2, 3, 5, 4)
+        ),
+        "local_response_normalization": lambda g: one_op(
+            Op.LOCAL_RESPONSE_NORMALIZATION, [In(f(g, 2, 3, 4, 5)), 1, 1.5, 0.2, 0.75], (2, 3, 4, 5)
+        ),
+        "local_response_normalization_axis": lambda g: one_op(
+            Op.LOCAL_RESPONSE_NORMALIZATION, [In(f(g, 2, 5, 4)), 2, 2.0, 1e-2, 0.5, 1], (2, 5, 4)
         ),
         "slice": lambda g: one_op(Op.SLICE, [In(f(g, 3, 5)), ints(1, 2), ints(-1, 2)], (2, 2)),
         "split": lambda g: one_op(Op.SPLIT, [In(f(g, 3, 6)), 1, 3], (3, 2), n_out=3),

@@ -1,5 +1,6 @@
 """Normalization: BatchNorm in eval mode (a per-channel multiply-add with folded constants);
-LayerNorm, GroupNorm and InstanceNorm as exact FL3 decompositions (see below)."""
+LayerNorm, GroupNorm and InstanceNorm as exact FL3 decompositions (see below); LocalResponseNorm
+as LOCAL_RESPONSE_NORMALIZATION (odd sizes) or a banded 1x1 convolution (even ones)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..lower import Ctx
 from ..registry import Misuse, Refuse, converter
 from ._util import static_tensor, value
 from .activation import _aten
+from .conv import emit_conv2d
 
 
 def _bn_module(m: nn.BatchNorm2d) -> dict[str, Any]:
@@ -194,3 +196,44 @@ def instance_norm_value(ctx: Ctx, a: dict) -> Any:
     if x.type.rank < 3:
         raise Refuse("instance norm needs a spatial dim")
     return group_norm_value(ctx, x, x.type.shape[1], a["weight"], a["bias"], a["eps"])
+
+
+# -- LocalResponseNorm -------------------------------------------------------------------------
+# PyTorch divides x by (k + alpha * mean of x^2 over channels [c - size//2, c + (size-1)//2])^beta,
+# the mean always over ``size`` (zero padding counts). For odd ``size`` the window is symmetric,
+# which is NNAPI's LOCAL_RESPONSE_NORMALIZATION with radius size//2, bias k and alpha/size. An
+# even window is one channel longer on one side, which that op cannot express: it becomes
+# x / POW(CONV_2D(x*x), beta), a 1x1 convolution whose banded weights (alpha/size inside each
+# channel's window) and bias (k) compute k + alpha * mean exactly up to float32 summation order.
+
+
+def _lrn_module(m: nn.LocalResponseNorm) -> dict[str, Any]:
+    return {"size": m.size, "alpha": m.alpha, "beta": m.beta, "k": m.k}
+
+
+@converter(F.local_response_norm, sig=lambda input, size, alpha=1e-4, beta=0.75, k=1.0: None,
+           modules={nn.LocalResponseNorm: _lrn_module})
+def local_response_norm(ctx: Ctx, a: dict) -> Any:
+    x = value(a["input"])
+    size, alpha, beta, k = int(a["size"]), float(a["alpha"]), float(a["beta"]), float(a["k"])
+    if x.type.quant is not None or not 3 <= x.type.rank <= 4:
+        raise Refuse("local_response_norm needs a float tensor of rank 3 or 4")
+    if size < 1:
+        raise Refuse(f"local_response_norm size {size} must be positive")
+    if size % 2 == 1 and k != 0.0:
+        return ctx.emit(ops.LocalResponseNorm, x=x, axis=1, radius=size // 2, bias=k,
+                        alpha=alpha / size, beta=beta)
+    # An even window, or k = 0 (NNAPI's op requires a non-zero bias): the banded 1x1 convolution.
+    c = x.type.shape[1]
+    lo, hi = size // 2, (size - 1) // 2
+    band = torch.zeros(c, c, 1, 1)
+    for o in range(c):
+        band[o, max(0, o - lo): min(c, o + hi + 1)] = alpha / size
+    shape = tuple(x.type.shape)
+    img = x if len(shape) == 4 else ctx.emit(ops.Reshape, x=x, shape=(*shape, 1))
+    sq = ctx.emit(ops.Mul, a=img, b=img)
+    den = emit_conv2d(ctx, {"input": sq, "groups": 1, "stride": 1, "dilation": 1, "padding": 0},
+                      band, torch.full((c,), k))
+    den = ctx.emit(ops.Pow, a=den, b=ctx.const(torch.tensor([beta])))
+    y = ctx.emit(ops.Div, a=img, b=den)
+    return y if len(shape) == 4 else ctx.emit(ops.Reshape, x=y, shape=shape)

@@ -1,4 +1,5 @@
-"""Pooling: MaxPool2d and AvgPool2d (padding, ceil_mode, count_include_pad), AdaptiveAvgPool2d.
+"""Pooling: MaxPool2d and AvgPool2d (padding, ceil_mode, count_include_pad), AdaptiveAvgPool2d,
+AdaptiveMaxPool2d and LPPool2d.
 
 NNAPI pools ignore padding cells and divide by the in-bounds count; ``ceil_mode`` becomes extra
 tail padding, and ``count_include_pad=True`` an explicit zero PAD, so every form is exact.
@@ -6,6 +7,8 @@ tail padding, and ``count_include_pad=True`` an explicit zero PAD, so every form
 
 from __future__ import annotations
 
+import math
+import operator
 from typing import Any
 
 import torch
@@ -108,3 +111,122 @@ def adaptive_avg_pool2d(ctx: Ctx, a: dict) -> Any:
         return ctx.emit(Interpolate, x=x, mode="area", out_h=oh, out_w=ow)
     k = ops.HW(h // oh, w // ow)
     return ctx.emit(ops.AveragePool2d, input=x, kernel=k, stride=k)
+
+
+def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling windows along one axis: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def _regular(wins: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """(kernel, stride) when every window has one size and they start at multiples of a stride."""
+    sizes = {e - s for s, e in wins}
+    stride = wins[1][0] - wins[0][0] if len(wins) > 1 else 1
+    if len(sizes) != 1 or stride < 1 or any(s != i * stride for i, (s, _) in enumerate(wins)):
+        return None
+    return sizes.pop(), stride
+
+
+def _max_along(ctx: Ctx, x: Any, axis: int, wins: list[tuple[int, int]]) -> Any:
+    """Exact adaptive max along one spatial ``axis`` (2 = H, 3 = W). Regular windows are one
+    MAX_POOL; irregular ones a stride-1 MAX_POOL per distinct window size k (the max over
+    [j, j+k) for every j), concatenated, then GATHER picks each window's row at its start."""
+    reg = _regular(wins)
+    if reg == (1, 1):
+        return x
+    if reg is not None:
+        k, s = reg
+        kern, stride = (ops.HW(k, 1), ops.HW(s, 1)) if axis == 2 else (ops.HW(1, k), ops.HW(1, s))
+        return ctx.emit(ops.MaxPool2d, input=x, kernel=kern, stride=stride)
+    pooled, offset, base = [], {}, 0
+    for k in sorted({e - s for s, e in wins}):
+        kern = ops.HW(k, 1) if axis == 2 else ops.HW(1, k)
+        pooled.append(ctx.emit(ops.MaxPool2d, input=x, kernel=kern, stride=ops.HW(1, 1)))
+        offset[k], base = base, base + x.type.shape[axis] - k + 1
+    y = pooled[0] if len(pooled) == 1 else ctx.emit(ops.Concatenation, xs=tuple(pooled), axis=axis)
+    return ctx.emit(ops.Gather, x=y, axis=axis, indices=[offset[e - s] + s for s, e in wins])
+
+
+def _indices_used(ctx: Ctx) -> bool:
+    """Does the graph read the indices half of an ATen (values, indices) result?"""
+    node = ctx.node
+    return node is not None and any(
+        u.target is operator.getitem and u.args[1] == 1 and (u.users or u in _graph_outputs(u))
+        for u in node.users)
+
+
+def _graph_outputs(n: Any) -> set[Any]:
+    out = next(o for o in n.graph.nodes if o.op == "output")
+    return set(out.all_input_nodes)
+
+
+@converter(F.adaptive_max_pool2d, *_aten("adaptive_max_pool2d.default"),
+           sig=lambda input, output_size, return_indices=False: None,
+           modules={nn.AdaptiveMaxPool2d: lambda m: {"output_size": m.output_size,
+                                                      "return_indices": m.return_indices}})
+def adaptive_max_pool2d(ctx: Ctx, a: dict) -> Any:
+    """MAX_POOL_2D where PyTorch's adaptive windows are regular (one size, one stride: always
+    when the input size divides by the output's); otherwise per-axis MAX_POOL + GATHER."""
+    if a["return_indices"] or _indices_used(ctx):
+        raise Refuse("the indices of adaptive_max_pool2d have no NNAPI form")
+    x = image(a["input"])
+    _, _, h, w = x.type.shape
+    size = a["output_size"]
+    oh, ow = (size, size) if isinstance(size, int) else tuple(size)
+    oh, ow = oh or h, ow or w
+    wins_h, wins_w = _adaptive_windows(h, oh), _adaptive_windows(w, ow)
+    reg_h, reg_w = _regular(wins_h), _regular(wins_w)
+    if reg_h and reg_w:
+        y = x if reg_h == reg_w == (1, 1) else ctx.emit(
+            ops.MaxPool2d, input=x, kernel=ops.HW(reg_h[0], reg_w[0]), stride=ops.HW(reg_h[1], reg_w[1]))
+    else:
+        y = _max_along(ctx, _max_along(ctx, x, 2, wins_h), 3, wins_w)
+    return (y, None) if isinstance(ctx.example, tuple | list) else y
+
+
+def _lp_module(m: nn.LPPool2d) -> dict[str, Any]:
+    return {"norm_type": m.norm_type, "kernel_size": m.kernel_size, "stride": m.stride,
+            "ceil_mode": m.ceil_mode}
+
+
+@converter(F.lp_pool2d, sig=lambda input, norm_type, kernel_size, stride=None, ceil_mode=False: None,
+           modules={nn.LPPool2d: _lp_module})
+def lp_pool2d(ctx: Ctx, a: dict) -> Any:
+    """PyTorch's power-average pool, (k * avg_pool(x^p))^(1/p) with k = kh * kw and the average
+    over the in-bounds cells of each window, as NNAPI's pools take it:
+
+    - p = 2: L2_POOL_2D is sqrt(avg(x^2)), so the result is that times sqrt(k);
+    - p = 1: AVERAGE_POOL_2D times k;
+    - p = +-inf: PyTorch's own max_pool2d(|x|) and -max_pool2d(-|x|), with ABS / NEG;
+    - any other p: PyTorch's formula with POW (FL3): POW, AVERAGE_POOL_2D, MUL, POW. Its
+      ``sign(a) * relu(abs(a))`` is ``a`` itself, and a negative average gives NaN in both.
+    """
+    x = image(a["input"])
+    if x.type.quant is not None:
+        raise Refuse("lp_pool2d of a quantized tensor is not supported")
+    p = float(a["norm_type"])
+    k, s, _, ceil = _window(x, {**a, "padding": 0})
+    _, _, h, w = x.type.shape
+    pad = ops.Padding(0, _tail(h, k.h, s.h, 0, ceil), 0, _tail(w, k.w, s.w, 0, ceil))
+    if p in (float("inf"), -float("inf")):
+        ax = ctx.emit(ops.Abs, x=x)
+        if p > 0:
+            return ctx.emit(ops.MaxPool2d, input=ax, kernel=k, stride=s, padding=pad)
+        y = ctx.emit(ops.MaxPool2d, input=ctx.emit(ops.Neg, x=ax), kernel=k, stride=s, padding=pad)
+        return ctx.emit(ops.Neg, x=y)
+    if p == 2.0:
+        y, factor = ctx.emit(ops.L2Pool2d, input=x, kernel=k, stride=s, padding=pad), (k.h * k.w) ** 0.5
+    elif p == 1.0:
+        y, factor = ctx.emit(ops.AveragePool2d, input=x, kernel=k, stride=s, padding=pad), k.h * k.w
+    elif ctx.level >= ops.Pow.spec_level() and not math.isnan(p):
+        xp = ctx.emit(ops.Pow, a=x, b=_scalar(ctx, p))
+        y = ctx.emit(ops.AveragePool2d, input=xp, kernel=k, stride=s, padding=pad)
+        y = ctx.emit(ops.Mul, a=y, b=_scalar(ctx, k.h * k.w))
+        return ctx.emit(ops.Pow, a=y, b=_scalar(ctx, 1.0 / p))
+    else:
+        raise Refuse(f"lp_pool2d with norm_type {p:g} needs POW (feature level 3)")
+    return y if factor == 1.0 else ctx.emit(ops.Mul, a=y, b=_scalar(ctx, factor))
+
+
+def _scalar(ctx: Ctx, v: float) -> Any:
+    return ctx.const(torch.tensor([v], dtype=torch.float32))

@@ -1,8 +1,8 @@
 """PT2E quantized ops (``quantized_call`` nodes from ``frontend.qdq``): CONV_2D / depthwise /
-grouped, FULLY_CONNECTED, ADD, MUL, CONCATENATION and HARD_SWISH with the output parameters the
-graph's quantize node chose; LOGISTIC / TANH / SOFTMAX when those are NNAPI's mandated output
-parameters; any other op (or one of these on float operands) as a float island (DEQUANTIZE,
-float op, QUANTIZE), which is what the PT2E reference computes.
+grouped, TRANSPOSE_CONV_2D, FULLY_CONNECTED, ADD, MUL, CONCATENATION and HARD_SWISH with the
+output parameters the graph's quantize node chose; LOGISTIC / TANH / SOFTMAX when those are
+NNAPI's mandated output parameters; any other op (or one of these on float operands) as a
+float island (DEQUANTIZE, float op, QUANTIZE), which is what the PT2E reference computes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..lower import Ctx
 from ..qdq import quantize, quantized_call
 from ..registry import REGISTRY, Refuse, converter
 from ._util import value
-from .conv import emit_conv2d
+from .conv import emit_conv2d, emit_transpose_conv2d
 from .quantized import uint8_weight
 
 aten = torch.ops.aten
@@ -63,6 +63,12 @@ def _quantized(x: Any) -> Value:
 def _conv(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
     w, wq = _qweight(ctx, a["weight"], _quantized(a["input"]))
     return emit_conv2d(ctx, a, w, _bias(a["bias"], w.shape[0]), w_quant=wq, fuse=fuse, out_quant=out)
+
+
+def _tconv(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
+    w, wq = _qweight(ctx, a["weight"], _quantized(a["input"]))  # [Cin, Cout/groups, kh, kw]
+    bias = _bias(a["bias"], w.shape[1] * int(a["groups"]))
+    return emit_transpose_conv2d(ctx, a, w, bias, w_quant=wq, fuse=fuse, out_quant=out)
 
 
 def _linear(ctx: Ctx, a: dict, out: Quant, fuse: FuseCode) -> Value:
@@ -112,7 +118,7 @@ def _fixed(cls: type[ops.Logistic] | type[ops.Tanh] | type[ops.Softmax], scale: 
 
 
 EMITTERS: dict[Any, Emitter] = {
-    aten.conv2d.default: _conv, aten.linear.default: _linear,
+    aten.conv2d.default: _conv, aten.conv_transpose2d.input: _tconv, aten.linear.default: _linear,
     aten.add.Tensor: _binary(ops.Add), aten.add_.Tensor: _binary(ops.Add),
     aten.mul.Tensor: _binary(ops.Mul), aten.mul_.Tensor: _binary(ops.Mul),
     aten.cat.default: _cat, aten.hardswish.default: _hardswish,

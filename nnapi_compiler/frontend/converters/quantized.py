@@ -1,5 +1,5 @@
 """Eager-mode quantized models (torch.ao.quantization convert, qnnpack): Quantize/DeQuantize,
-quantized Conv2d/ConvReLU2d and Linear/LinearReLU, QFunctional add/add_relu/mul/cat/
+quantized Conv2d/ConvReLU2d, ConvTranspose2d and Linear/LinearReLU, QFunctional add/add_relu/mul/cat/
 add_scalar/mul_scalar, quantize_per_tensor/dequantize mid-model, and quantized activations.
 
 Weights: PyTorch's qint8 weights become NNAPI uint8 exactly by shifting values and zero point
@@ -24,7 +24,7 @@ from ...ir.types import Quant, Value
 from ..lower import Ctx
 from ..registry import Refuse, converter
 from ._util import float_island, out_quant, value
-from .conv import emit_conv2d
+from .conv import emit_conv2d, emit_transpose_conv2d
 
 
 def uint8_weight(w: torch.Tensor, where: str) -> tuple[torch.Tensor, Quant]:
@@ -67,6 +67,22 @@ def quantized_conv2d(ctx: Ctx, a: dict) -> Any:
     w, wq = uint8_weight(a["weight"], ctx.node.name if ctx.node else "conv")
     bias = a["bias"].detach().float() if a["bias"] is not None else torch.zeros(w.shape[0])
     return emit_conv2d(ctx, a, w, bias, w_quant=wq, fuse=_fuse(a["relu"]), out_quant=out_quant(ctx))
+
+
+def _qtconv_module(m: nnq.ConvTranspose2d) -> dict[str, Any]:
+    if getattr(m, "padding_mode", "zeros") != "zeros":
+        raise Refuse(f"padding_mode={m.padding_mode!r} is not supported")
+    return {"weight": m.weight(), "bias": m.bias(), "stride": m.stride, "padding": m.padding,
+            "output_padding": m.output_padding, "groups": m.groups, "dilation": m.dilation}
+
+
+@converter(sig=lambda input, weight, bias, stride, padding, output_padding, groups, dilation: None,
+           modules={nnq.ConvTranspose2d: _qtconv_module})
+def quantized_conv_transpose2d(ctx: Ctx, a: dict) -> Any:
+    """TRANSPOSE_CONV_2D on uint8: weight [Cin, Cout/groups, kh, kw] as for the float form."""
+    w, wq = uint8_weight(a["weight"], ctx.node.name if ctx.node else "conv_transpose")
+    bias = a["bias"].detach().float() if a["bias"] is not None else None
+    return emit_transpose_conv2d(ctx, a, w, bias, w_quant=wq, out_quant=out_quant(ctx))
 
 
 def _qlinear_module(m: nnq.Linear) -> dict[str, Any]:

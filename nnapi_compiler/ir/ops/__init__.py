@@ -7,6 +7,7 @@ from .conv import (
     Conv2d,
     DepthwiseConv2d,
     GroupedConv2d,
+    L2Pool2d,
     MaxPool2d,
     Padding,
     TransposeConv2d,
@@ -25,6 +26,7 @@ from .elementwise import (
     Minimum,
     Mul,
     Neg,
+    Pow,
     Prelu,
     Relu,
     Relu1,
@@ -54,7 +56,7 @@ from .logic import (
     TopK,
 )
 from .quant import Dequantize, Quantize
-from .reduce import InstanceNorm, LogSoftmax, Mean, ReduceSum, Softmax
+from .reduce import InstanceNorm, LocalResponseNorm, LogSoftmax, Mean, ReduceSum, Softmax
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
@@ -123,9 +125,11 @@ __all__ = [
     "HardSwish",
     "HostOp",
     "InstanceNorm",
+    "L2Pool2d",
     "Less",
     "LessEqual",
     "Loc",
+    "LocalResponseNorm",
     "Log",
     "LogSoftmax",
     "LogicalAnd",
@@ -144,6 +148,7 @@ __all__ = [
     "Pad",
     "PadV2",
     "Padding",
+    "Pow",
     "Prelu",
     "Quantize",
     "ReduceSum",

@@ -256,3 +256,11 @@ class MaxPool2d(_Pool):
 
     mnemonic: ClassVar[str] = "max_pool_2d"
     code: ClassVar[OpCode] = OpCode.MAX_POOL_2D
+
+
+@attrs.frozen(kw_only=True)
+class L2Pool2d(_Pool):
+    """L2_POOL_2D (float only): sqrt(sum of squares / number of in-bounds cells)."""
+
+    mnemonic: ClassVar[str] = "l2_pool_2d"
+    code: ClassVar[OpCode] = OpCode.L2_POOL_2D

@@ -1,4 +1,4 @@
-"""Elementwise NNAPI ops: broadcast binaries (with fuse codes), min/max, unary activations, PRELU."""
+"""Elementwise NNAPI ops: broadcast binaries (with fuse codes), min/max, POW, unary activations, PRELU."""
 
 from __future__ import annotations
 
@@ -179,3 +179,16 @@ class Prelu(NnapiOp):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, self.alpha]
+
+
+@attrs.frozen(kw_only=True)
+class Pow(_MinMax):
+    """POW (FL3, float only): a ** b, broadcast as the binaries are."""
+
+    mnemonic: ClassVar[str] = "pow"
+    code: ClassVar[OpCode] = OpCode.POW
+
+    def check(self) -> list[str]:
+        if self.a.type.quant is not None or self.b.type.quant is not None:
+            return ["POW takes float tensors only"]
+        return _Binary.check(self)  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
 """Axis-reducing NNAPI ops: MEAN, REDUCE_SUM, SOFTMAX, LOG_SOFTMAX (axes are physical NNAPI axes) and
-INSTANCE_NORMALIZATION (statistics over H and W)."""
+INSTANCE_NORMALIZATION (statistics over H and W) and LOCAL_RESPONSE_NORMALIZATION (a window along
+one axis)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,45 @@ class InstanceNorm(NnapiOp):
     def nnapi_operands(self) -> list[Operand]:
         nchw = self.x.type.dim_order is DimOrder.CONTIGUOUS
         return [self.x, f32(self.gamma), f32(self.beta), f32(self.epsilon), boolean(nchw)]
+
+
+@attrs.frozen(kw_only=True)
+class LocalResponseNorm(NnapiOp):
+    """LOCAL_RESPONSE_NORMALIZATION: x / (bias + alpha * sum of x^2 over [d - radius, d + radius]
+    along ``axis``)^beta. The axis operand (and ranks below 4) need FL3; without it the axis is
+    the last of a rank-4 tensor."""
+
+    mnemonic: ClassVar[str] = "local_response_normalization"
+    code: ClassVar[OpCode] = OpCode.LOCAL_RESPONSE_NORMALIZATION
+    layout_follows: ClassVar[bool] = True
+    results: tuple[Value, ...] = ()
+    x: Value
+    axis: int
+    radius: int
+    bias: float
+    alpha: float
+    beta: float
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        return (self.x.type,)
+
+    def _last_of_rank4(self) -> bool:
+        return self.x.type.rank == 4 and self.axis == 3
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.x.type.quant is not None or not 1 <= self.x.type.rank <= 4:
+            errs.append("LOCAL_RESPONSE_NORMALIZATION needs a float tensor of rank 1 to 4")
+        if not 0 <= self.axis < self.x.type.rank:
+            errs.append(f"axis {self.axis} out of range")
+        if self.radius < 0 or self.bias == 0.0:
+            errs.append(f"radius {self.radius} must be >= 0 and bias {self.bias} non-zero")
+        return errs
+
+    def required_level(self) -> int:
+        return self.spec_level() if self._last_of_rank4() else max(self.spec_level(), 3)
+
+    def nnapi_operands(self) -> list[Operand]:
+        ops: list[Operand] = [self.x, i32(self.radius), f32(self.bias), f32(self.alpha), f32(self.beta)]
+        return ops if self._last_of_rank4() else [*ops, i32(self.axis)]
