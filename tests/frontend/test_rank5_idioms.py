@@ -18,10 +18,17 @@ import itertools
 
 import pytest
 import torch
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from nnapi_compiler.frontend.permute_split import merged, plan
 from tests.conftest import compile_whole
+
+from ..fuzz.profiles import examples, register
+from .test_rank_reduce import check_rank_rewrite
+
+register()
 
 DIALECTS = ["fx", "export"]
 TARGETS = ["android-10", "android-13"]
@@ -160,3 +167,49 @@ def test_grid_partition_is_two_transposes() -> None:
     assert len(plan(tuple(q))) == 2
     sizes, q = merged((2, 2, 3, 2, 5, 4), [0, 2, 4, 1, 3, 5])
     assert len(q) == 6 and len(plan(tuple(q))) == 2
+
+
+class Permuted(nn.Module):
+    """A rank-4 input viewed at rank 5/6, permuted, and viewed back at rank 4."""
+
+    def __init__(self, view: tuple[int, ...], perm: tuple[int, ...]) -> None:
+        super().__init__()
+        self.view, self.perm = view, perm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x * 2).view(self.view).permute(self.perm).contiguous()
+        return torch.relu(y.reshape(x.shape[0], -1, x.shape[2], x.shape[3]))
+
+
+@st.composite
+def permuted(draw: st.DrawFn) -> tuple[nn.Module, torch.Tensor]:
+    rank = draw(st.sampled_from([5, 6]))
+    view = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    perm = tuple(draw(st.permutations(range(rank))))
+    n = 1
+    for d in view:
+        n *= d
+    x = torch.randn(1, n, 1, 1)
+    return Permuted(view, perm), x
+
+
+@settings(max_examples=examples(1.0), deadline=None)
+@given(case=permuted())
+def test_any_permute_between_reshapes_becomes_rank_4(case: tuple[nn.Module, torch.Tensor]) -> None:
+    model, x = case
+    note(f"view {model.view} perm {model.perm}")
+    check_rank_rewrite(model, x, export=False, merges=True)
+
+
+class LaterFactor(nn.Module):
+    """Pieces cut along a factor that is not the leading one of its source dim: a strided
+    gather, not a slice, so the piece split must leave it (it then runs on the CPU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = x.reshape(b, n, 2, 3, c // 6).unbind(3)
+        return q + k * v
+
+
+def test_split_along_a_later_factor_is_left_alone() -> None:
+    check_rank_rewrite(LaterFactor(), torch.randn(2, 3, 12), export=False, merges=False)
