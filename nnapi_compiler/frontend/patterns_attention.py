@@ -19,6 +19,8 @@ rank <= 4 (cut along another factor it would be a strided gather, and is left as
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.fx
 
@@ -148,11 +150,21 @@ def split_head_permute(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx
             size = ex.shape[j] // shape[k]
             rest = [d for i, d in enumerate(shape) if i != k]
             q = [d - (d > k) for d in p if d != k]
+            whole, at = src, j
+            if ex.dim() == 4 and j < 3:
+                # A rank-4 source may be stored NHWC; the pieces' views need the logical order,
+                # so view it once as [before j, dim j, after j] (one layout conversion for all
+                # the pieces instead of one per piece) and slice that.
+                flat = [math.prod(ex.shape[:j]), ex.shape[j], math.prod(ex.shape[j + 1:])]
+                with gm.graph.inserting_before(base):
+                    whole = gm.graph.call_function(aten.reshape.default, (src, flat))
+                whole.meta = {**base.meta, EXAMPLE: ex.reshape(flat).clone()}
+                at = 1
             for node, i in pieces.items():
                 i %= shape[k]
-                part = ex.narrow(j, i * size, size)
+                part = whole.meta[EXAMPLE].narrow(at, i * size, size)
                 with gm.graph.inserting_before(node):
-                    new = [gm.graph.call_function(aten.slice.Tensor, (src, j, i * size, (i + 1) * size)),
+                    new = [gm.graph.call_function(aten.slice.Tensor, (whole, at, i * size, (i + 1) * size)),
                            None, None]
                     new[1] = gm.graph.call_function(aten.reshape.default, (new[0], rest))
                     vals = [part, part.reshape(rest)]
