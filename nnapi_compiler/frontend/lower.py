@@ -118,8 +118,10 @@ def _static(node: torch.fx.Node, static: set[torch.fx.Node]) -> bool:
         return True
     if node.op == "call_function" and node.target is torch.ops.aten.sym_size.int:
         return True
-    if node.op not in ("call_function", "call_method"):
+    if node.op not in ("call_function", "call_method", "call_module"):
         return False
+    # A module applied to constants (EdgeNeXt's Fourier position encoding: a 1x1 conv of a
+    # tensor built from the input's shape) is a constant too, as a function call would be.
     return all(n in static for n in node.all_input_nodes)
 
 

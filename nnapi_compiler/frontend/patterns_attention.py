@@ -6,12 +6,20 @@ nn.MultiheadAttention, as torch.export spells it:
 ``[0]``, ``[1]``, ``[2]``: a detour through a rank-5 tensor NNAPI cannot hold. Piece ``i`` is
 exactly ``proj[..., i*E:(i+1)*E]``, one STRIDED_SLICE, so each select becomes that slice.
 
-timm's ``Attention`` (ViT and the hybrids built from it): ``qkv(x).reshape(B, N, 3, H, D)
-.permute(2, 0, 3, 1, 4).unbind(0)`` (or ``[i]`` / ``select(0, i)``). Piece ``i`` is exactly
-``qkv[..., i*H*D:(i+1)*H*D].reshape(B, N, H, D).permute(0, 2, 1, 3)``: rank 4 throughout.
+A packed projection viewed at rank 5, optionally permuted, then cut into pieces along one dim
+(``unbind``, ``select``, ``[i]``), in any layout: timm's ``Attention`` (ViT and the hybrids)
+``qkv(x).reshape(B, N, 3, H, D).permute(2, 0, 3, 1, 4).unbind(0)``, EdgeNeXt's cross-covariance
+attention ``.permute(2, 0, 3, 4, 1)``, Visformer's 1x1-conv projection ``[B, 3C, H, W]
+.reshape(B, 3, H, D, -1).permute(1, 0, 2, 4, 3)``. When the dims before the split dim ``k`` of
+the view are exactly the source's first ``j`` dims and the split dim is the leading factor of
+source dim ``j``, piece ``i`` is the slice ``src[j][i*R:(i+1)*R]`` (R = size of dim j / pieces),
+viewed without dim ``k`` and permuted with ``k`` left out: slice, reshape and permute, all at
+rank <= 4 (cut along another factor it would be a strided gather, and is left as it is).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.fx
@@ -71,64 +79,103 @@ def split_packed_projection(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, tor
     return replaced
 
 
-def _perm_dims(node: torch.fx.Node) -> list[int] | None:
+def _dims(node: torch.fx.Node, rank: int) -> list[int] | None:
     rest = list(node.args[1:]) or [node.kwargs.get("dims")]
     dims = rest[0] if len(rest) == 1 and isinstance(rest[0], list | tuple) else rest
-    return [d % 5 for d in dims] if all(isinstance(d, int) for d in dims) and len(dims) == 5 else None
+    ok = len(dims) == rank and all(isinstance(d, int) for d in dims)
+    return [d % rank for d in dims] if ok else None
 
 
-def _pieces(perm: torch.fx.Node) -> dict[torch.fx.Node, int] | None:
-    """{node reading piece i along dim 0 of ``perm``: i}, or None if some user reads otherwise."""
+def _pieces(node: torch.fx.Node, rank: int) -> tuple[int, dict[torch.fx.Node, int]] | None:
+    """(dim, {node reading piece i along dim of ``node``: i}), or None if some user reads
+    otherwise or users cut along different dims."""
     out: dict[torch.fx.Node, int] = {}
-    for u in perm.users:
+    dims: set[int] = set()
+    for u in node.users:
         name = _name(u)
-        if name == "select" and _arg(u, 1, "dim") == 0 and isinstance(_arg(u, 2, "index"), int):
+        if name == "select" and isinstance(_arg(u, 1, "dim"), int) and isinstance(_arg(u, 2, "index"), int):
+            dims.add(int(_arg(u, 1, "dim")) % rank)  # type: ignore[arg-type]
             out[u] = int(_arg(u, 2, "index"))  # type: ignore[arg-type]
         elif name == "getitem" and isinstance(u.args[1], int):
+            dims.add(0)
             out[u] = u.args[1]
-        elif name == "unbind" and _arg(u, 1, "dim") in (0, None):
+        elif name == "unbind" and isinstance(_arg(u, 1, "dim") or 0, int):
+            dims.add(int(_arg(u, 1, "dim") or 0) % rank)  # type: ignore[arg-type]
             for g in u.users:
                 if _name(g) != "getitem" or not isinstance(g.args[1], int):
                     return None
                 out[g] = g.args[1]
         else:
             return None
-    return out
+    return (dims.pop(), out) if len(dims) == 1 and out else None
+
+
+def _source_dim(src: tuple[int, ...], view: tuple[int, ...], k: int) -> int | None:
+    """The dim ``j`` of ``src`` whose leading factor is dim ``k`` of its view ``view``."""
+    before = 1
+    for d in view[:k]:
+        before *= d
+    acc = 1
+    for j, n in enumerate(src):
+        if acc == before and n % view[k] == 0 and n > 0:
+            return j
+        acc *= n
+    return None
 
 
 def split_head_permute(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node]:
-    """Rewrite every timm-style rank-5 q/k/v split in ``gm``; returns {replaced: replacement}."""
+    """Rewrite every rank-5/6 packed split (view, optional permute, pieces) in ``gm`` to slices;
+    returns {replaced piece: its replacement}."""
     replaced: dict[torch.fx.Node, torch.fx.Node] = {}
-    for perm in list(gm.graph.nodes):
-        if perm.op not in ("call_function", "call_method") or _name(perm) != "permute":
-            continue
-        r5 = perm.args[0]
-        if _perm_dims(perm) != [2, 0, 3, 1, 4] or not isinstance(r5, torch.fx.Node) or _name(r5) not in (
+    for view in list(gm.graph.nodes):
+        if view.op not in ("call_function", "call_method") or _name(view) not in (
                 "view", "reshape", "_unsafe_view"):
             continue
-        src = r5.args[0]
-        ex5, ex = r5.meta.get(EXAMPLE), src.meta.get(EXAMPLE) if isinstance(src, torch.fx.Node) else None
-        if not isinstance(ex5, torch.Tensor) or not isinstance(ex, torch.Tensor) or ex5.dim() != 5:
+        src = view.args[0]
+        exv, ex = view.meta.get(EXAMPLE), src.meta.get(EXAMPLE) if isinstance(src, torch.fx.Node) else None
+        if not isinstance(exv, torch.Tensor) or not isinstance(ex, torch.Tensor) or (
+                exv.dim() != 5 or ex.dim() > 4):
             continue
-        b, t, n, h, d = ex5.shape
-        if tuple(ex.shape) != (b, t, n * h * d):
-            continue
-        pieces = _pieces(perm)
-        if not pieces:
-            continue
-        for node, i in pieces.items():
-            i %= n
-            lo, hi = i * h * d, (i + 1) * h * d
-            with gm.graph.inserting_before(node):
-                sl = gm.graph.call_function(aten.slice.Tensor, (src, -1, lo, hi))
-                r4 = gm.graph.call_function(aten.reshape.default, (sl, [b, t, h, d]))
-                p4 = gm.graph.call_function(aten.permute.default, (r4, [0, 2, 1, 3]))
-            part = ex[..., lo:hi]
-            heads = part.reshape(b, t, h, d)
-            for new, val in ((sl, part), (r4, heads), (p4, heads.permute(0, 2, 1, 3))):
-                new.meta = {**node.meta, EXAMPLE: val.clone()}
-            node.replace_all_uses_with(p4)
-            replaced[node] = p4
+        shape, rank = tuple(exv.shape), exv.dim()
+        bases = [(u, _dims(u, rank)) for u in view.users if _name(u) == "permute"]
+        for base, p in [*bases, (view, list(range(rank)))]:
+            found = _pieces(base, rank) if p is not None else None
+            if found is None:
+                continue
+            axis, pieces = found
+            k = p[axis]
+            j = _source_dim(tuple(ex.shape), shape, k)
+            if j is None:
+                continue
+            size = ex.shape[j] // shape[k]
+            rest = [d for i, d in enumerate(shape) if i != k]
+            q = [d - (d > k) for d in p if d != k]
+            whole, at = src, j
+            if ex.dim() == 4 and j < 3:
+                # A rank-4 source may be stored NHWC; the pieces' views need the logical order,
+                # so view it once as [before j, dim j, after j] (one layout conversion for all
+                # the pieces instead of one per piece) and slice that.
+                flat = [math.prod(ex.shape[:j]), ex.shape[j], math.prod(ex.shape[j + 1:])]
+                with gm.graph.inserting_before(base):
+                    whole = gm.graph.call_function(aten.reshape.default, (src, flat))
+                whole.meta = {**base.meta, EXAMPLE: ex.reshape(flat).clone()}
+                at = 1
+            for node, i in pieces.items():
+                i %= shape[k]
+                part = whole.meta[EXAMPLE].narrow(at, i * size, size)
+                with gm.graph.inserting_before(node):
+                    new = [gm.graph.call_function(aten.slice.Tensor, (whole, at, i * size, (i + 1) * size)),
+                           None, None]
+                    new[1] = gm.graph.call_function(aten.reshape.default, (new[0], rest))
+                    vals = [part, part.reshape(rest)]
+                    if q != sorted(q):
+                        new[2] = gm.graph.call_function(aten.permute.default, (new[1], q))
+                        vals.append(vals[1].permute(q))
+                made = [n for n in new if n is not None]
+                for n, val in zip(made, vals, strict=True):
+                    n.meta = {**node.meta, EXAMPLE: val.clone()}
+                node.replace_all_uses_with(made[-1])
+                replaced[node] = made[-1]
     if replaced:
         gm.graph.eliminate_dead_code()
         gm.recompile()

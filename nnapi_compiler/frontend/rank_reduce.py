@@ -16,6 +16,8 @@ boundary between adjacent dims k, k+1 of every cluster value, the ops decide whe
   operand broadcasts one dim and not the other is cut;
 - permute / transpose: output boundary j ties to input boundary p[j] when p[j+1] == p[j] + 1,
   otherwise both sides are cut;
+- stack of rank-4 (or cluster) tensors along d: the boundaries around d are cut, the others
+  tie to the stacked tensors' (a tensor from outside is reshaped to the merged form);
 - sum / mean over dims: boundaries between reduced and kept dims are cut; kept neighbours tie;
 - softmax / log_softmax over dim d: the boundaries around d are cut.
 Any other reader of a cluster value leaves the cluster as it is. When every cluster value has
@@ -74,6 +76,17 @@ def _dims(node: torch.fx.Node, rank: int) -> list[int] | None:
     if not isinstance(d, list | tuple) or not all(isinstance(x, int) for x in d):
         return None
     return [x % rank for x in d]
+
+
+def _stack_dim(node: torch.fx.Node) -> int | None:
+    """The normalized ``dim`` of a ``stack`` whose tensors are a list of nodes."""
+    tensors = node.args[0] if node.args else None
+    d = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    if not isinstance(tensors, list | tuple) or not isinstance(d, int):
+        return None
+    if not all(isinstance(a, torch.fx.Node) and _rank(a) == _rank(node) - 1 for a in tensors):
+        return None
+    return d % _rank(node)
 
 
 def _keepdim(node: torch.fx.Node) -> bool:
@@ -150,6 +163,21 @@ def _constrain(cluster: set[torch.fx.Node], b: _Boundaries) -> bool:
         if n.op not in ("call_function", "call_method"):
             return False
         src = n.args[0] if n.args else None
+        if name == "stack":
+            d = _stack_dim(n)
+            if d is None:
+                return False
+            for k in (d - 1, d):  # the new dim stays a dim of its own
+                if 0 <= k < r - 1:
+                    b.force((n, k))
+            for a in src:
+                if isinstance(a, torch.fx.Node) and a in cluster:  # stacked rank-5 pieces
+                    for k in range(r - 1):
+                        if k < d - 1:
+                            b.tie((n, k), (a, k))
+                        elif k > d:
+                            b.tie((n, k), (a, k - 1))
+            continue
         if name in _RESHAPES:
             if not isinstance(src, torch.fx.Node) or _rank(src) > 4:
                 return False  # rank>4 -> rank>4 reshapes are not handled
@@ -227,6 +255,8 @@ def _readers_ok(cluster: set[torch.fx.Node], b: _Boundaries) -> bool:
             name = _name(u)
             if u.op == "output":
                 return False
+            if _is_shape_read(u):
+                continue
             if name in _RESHAPES and u.args and u.args[0] is n:
                 continue
             dims = _dims(u, _rank(n)) if name in _REDUCE and u.args and u.args[0] is n else None
@@ -236,6 +266,22 @@ def _readers_ok(cluster: set[torch.fx.Node], b: _Boundaries) -> bool:
                 if (k in dims) != (k + 1 in dims):
                     b.force((n, k))
     return True
+
+
+_SHAPE_ATTRS = {"shape", "ndim", "dtype", "device"}
+_SHAPE_METHODS = {"size", "dim", "numel"}
+
+
+def _is_shape_read(u: torch.fx.Node) -> bool:
+    """``x.shape``, ``x.ndim``, ``x.size()``...: reads of what the example already knows."""
+    if u.op == "call_function" and u.target is getattr:
+        return len(u.args) > 1 and u.args[1] in _SHAPE_ATTRS
+    return u.op == "call_method" and u.target in _SHAPE_METHODS
+
+
+def known(value: Any) -> Any:
+    """The value a shape read of a rewritten node gave (that node is gone; its shape is fixed)."""
+    return value
 
 
 def _evaluate(node: torch.fx.Node) -> Any:
@@ -299,6 +345,13 @@ def _rebuild(gm: torch.fx.GraphModule, cluster: set[torch.fx.Node],
         src = n.args[0]
         if name in _RESHAPES:
             new[n] = make(n, torch.reshape, (src, merged))
+        elif name == "stack":  # each piece in the merged form of the dims around the new one
+            d = _stack_dim(n)
+            assert d is not None
+            gd = group_of(n)[d]
+            piece = [m for i, m in enumerate(merged) if i != gd]
+            parts = [new[a] if a in new else make(n, torch.reshape, (a, piece)) for a in src]
+            new[n] = make(n, torch.stack, (parts, gd))
         elif name in _PERMUTE:
             gi = group_of(src)
             p = _dims(n, _rank(src))
@@ -335,6 +388,9 @@ def _rebuild(gm: torch.fx.GraphModule, cluster: set[torch.fx.Node],
     for n in order:
         for u in list(n.users):
             if u in cluster:
+                continue
+            if _is_shape_read(u):  # (an assert on the shape): the value it read, as a constant
+                u.op, u.target, u.args, u.kwargs = "call_function", known, (_ex(u),), {}
                 continue
             if _name(u) in _RESHAPES:
                 u.replace_input_with(n, new[n])

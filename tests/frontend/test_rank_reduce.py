@@ -70,11 +70,22 @@ class Windows(nn.Module):
 
 
 class Scrambled(nn.Module):
-    """A rank-5 permute that separates every dim: nothing merges, nothing may change."""
+    """A rank-5 permute that separates every dim: nothing merges, but between reshapes it is a
+    chain of rank-4 transposes (frontend/permute_split.py)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         return x.view(b, 2, c // 2, h, w).permute(0, 3, 1, 4, 2).reshape(b, h * 2, w * (c // 2))
+
+
+class Inseparable(nn.Module):
+    """A rank-5 product whose operand broadcasts every other dim: no boundary may merge and no
+    reshape reads it, so nothing may change."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        y = x.view(b, 2, c // 2, h, w)
+        return (y * y[:1, :, :1, :, :1]).sum(dim=(1, 3))
 
 
 def _ranks(gm: torch.fx.GraphModule) -> list[int]:
@@ -117,7 +128,11 @@ def test_window_partition_compiles_whole(export: bool) -> None:
 
 
 def test_inseparable_dims_are_left_alone() -> None:
-    check_rank_rewrite(Scrambled(), torch.randn(1, 4, 3, 5), export=False, merges=False)
+    check_rank_rewrite(Inseparable(), torch.randn(2, 4, 3, 5), export=False, merges=False)
+
+
+def test_scrambled_permute_between_reshapes_becomes_rank_4() -> None:
+    check_rank_rewrite(Scrambled(), torch.randn(2, 4, 3, 5), export=False, merges=True)
 
 
 @st.composite

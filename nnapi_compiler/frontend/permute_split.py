@@ -1,0 +1,196 @@
+"""Rank-5/6 permutes between reshapes, rewritten as a chain of rank <= 4 transposes.
+
+MaxViT's grid partition ``x.view(B, g, H // g, g, W // g, C).permute(0, 2, 4, 1, 3, 5)
+.reshape(-1, g, g, C)`` interleaves its dims: no two neighbours of the view stay neighbours, so
+merging them (``rank_reduce``) leaves rank 5 (6 when B > 1) and NNAPI has no such TRANSPOSE.
+But a permutation is a product of simpler ones: a TRANSPOSE of a rank-4 view moves up to four
+contiguous *blocks* of dims at once, and between two TRANSPOSEs the data may be re-viewed with
+other blocks for free (a RESHAPE keeps the element order). ``(a, b, c, d, C) -> (b, d, a, c, C)``
+is ``[a][b c d][C] -> [b c d][a][C]`` then ``[b][c][d a][C] -> [b][d a][c][C]``: two rank-4
+TRANSPOSEs with the same elements in the same order as the rank-6 one. The grid reverse is the
+inverse, also two.
+
+The rewrite takes a rank > 4 permute whose input is a view of a rank <= 4 tensor and whose
+readers are all reshapes (possibly through ``contiguous``): those readers only care about the
+element order. Size-1 dims are dropped and dims that move together are merged first; the
+shortest chain of block moves (each with at most four blocks) is found by breadth-first search
+over the orderings of the remaining dims (at most 6! states).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from itertools import combinations, permutations
+from typing import Any
+
+import torch
+import torch.fx
+
+from .capture import EXAMPLE
+from .fx_names import op_name as _name
+
+aten = torch.ops.aten
+
+_RESHAPES = {"view", "reshape", "_unsafe_view", "flatten"}
+_COPIES = {"contiguous", "clone", "alias"}
+#: The longest chain of TRANSPOSEs tried; every permutation of up to six dims needs at most 3.
+MAX_STEPS = 3
+
+
+def _ex(n: Any) -> Any:
+    return n.meta.get(EXAMPLE) if isinstance(n, torch.fx.Node) else None
+
+
+def _perm(node: torch.fx.Node, rank: int) -> list[int] | None:
+    name = _name(node)
+    rest = list(node.args[1:])
+    if name == "transpose":
+        d = rest[:2] or [node.kwargs.get("dim0"), node.kwargs.get("dim1")]
+        if not all(isinstance(x, int) for x in d):
+            return None
+        p = list(range(rank))
+        p[d[0] % rank], p[d[1] % rank] = p[d[1] % rank], p[d[0] % rank]
+        return p
+    if name != "permute":
+        return None
+    d = rest[0] if len(rest) == 1 and isinstance(rest[0], list | tuple) else (rest or node.kwargs.get("dims"))
+    if not isinstance(d, list | tuple) or len(d) != rank or not all(isinstance(x, int) for x in d):
+        return None
+    return [x % rank for x in d]
+
+
+def _readers(node: torch.fx.Node) -> list[tuple[torch.fx.Node, torch.fx.Node]] | None:
+    """[(reshape reader, the node it reads)] through copies, or None if anything else reads."""
+    out = []
+    for u in node.users:
+        if u.op in ("call_function", "call_method") and _name(u) in _COPIES:
+            inner = _readers(u)
+            if inner is None:
+                return None
+            out += inner
+        elif u.op in ("call_function", "call_method") and _name(u) in _RESHAPES and u.args[0] is node:
+            out.append((u, node))
+        else:
+            return None
+    return out
+
+
+def merged(shape: tuple[int, ...], p: list[int]) -> tuple[list[int], list[int]]:
+    """(block sizes, permutation of the blocks): size-1 dims dropped, dims that stay neighbours
+    in the same order merged into one block."""
+    keep = [d for d in range(len(shape)) if shape[d] != 1]
+    order = [d for d in p if shape[d] != 1]
+    pos = {d: i for i, d in enumerate(order)}
+    blocks: list[list[int]] = []
+    for d in keep:
+        if blocks and pos[d] == pos[blocks[-1][-1]] + 1:
+            blocks[-1].append(d)
+        else:
+            blocks.append([d])
+    sizes = [1] * len(blocks)
+    for i, blk in enumerate(blocks):
+        for d in blk:
+            sizes[i] *= shape[d]
+    first = {blk[0]: i for i, blk in enumerate(blocks)}
+    return sizes, [first[d] for d in order if d in first]
+
+
+def _moves(state: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[tuple[int, ...], ...], list[int]]]:
+    """Every (new state, groups, permutation of the groups) one rank <= 4 TRANSPOSE reaches."""
+    n = len(state)
+    out = []
+    for k in range(1, min(3, n - 1) + 1):
+        for cuts in combinations(range(1, n), k):
+            bounds = [0, *cuts, n]
+            groups = [state[bounds[i]:bounds[i + 1]] for i in range(k + 1)]
+            for q in permutations(range(k + 1)):
+                if list(q) != sorted(q):
+                    out.append((sum((groups[i] for i in q), ()), tuple(groups), list(q)))
+    return out
+
+
+@functools.cache
+def _tree(n: int) -> dict[tuple[int, ...], Any]:
+    """Breadth-first tree of the orderings of ``n`` blocks reached from ``range(n)`` within
+    MAX_STEPS moves: {ordering: (previous ordering, groups, permutation) or None at the root}."""
+    start = tuple(range(n))
+    prev: dict[tuple[int, ...], Any] = {start: None}
+    todo = deque([(start, 0)])
+    while todo:
+        state, depth = todo.popleft()
+        if depth == MAX_STEPS:
+            continue
+        for nxt, groups, q in _moves(state):
+            if nxt not in prev:
+                prev[nxt] = (state, groups, q)
+                todo.append((nxt, depth + 1))
+    return prev
+
+
+def plan(perm: tuple[int, ...]) -> list[tuple[tuple[tuple[int, ...], ...], list[int]]] | None:
+    """The shortest chain of rank <= 4 block moves taking ``range(n)`` to ``perm``:
+    [(groups of the current order, permutation of the groups)], or None beyond MAX_STEPS."""
+    prev = _tree(len(perm))
+    state = tuple(perm)
+    if state not in prev:
+        return None
+    steps = []
+    while prev[state] is not None:
+        state, groups, q = prev[state]
+        steps.append((groups, q))
+    return steps[::-1]
+
+
+def split_permutes(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node]:
+    """Rewrite every rank > 4 permute between reshapes in ``gm``; returns {} (no node the output
+    list may name is replaced: the readers stay, reading the last TRANSPOSE)."""
+    changed = False
+    for node in list(gm.graph.nodes):
+        if node.op not in ("call_function", "call_method"):
+            continue
+        ex = _ex(node)
+        if not isinstance(ex, torch.Tensor) or ex.dim() <= 4:
+            continue
+        view = node.args[0] if node.args else None
+        p = _perm(node, ex.dim())
+        if p is None or not isinstance(view, torch.fx.Node) or _name(view) not in _RESHAPES:
+            continue
+        base = view.args[0]
+        if not isinstance(_ex(base), torch.Tensor) or _ex(base).dim() > 4:
+            continue
+        readers = _readers(node)
+        if not readers:
+            continue
+        sizes, q = merged(tuple(_ex(view).shape), p)
+        steps = plan(tuple(q)) if len(q) > 4 else None
+        if steps is None and len(q) > 4:
+            continue
+        x = base
+        with gm.graph.inserting_before(node):
+            for groups, order in steps or [(tuple((i,) for i in range(len(q))), q)]:
+                shape = [_size(g, sizes) for g in groups]
+                x = _call(gm, node, aten.reshape.default, (x, shape or [1]))
+                if order != sorted(order):
+                    x = _call(gm, node, aten.permute.default, (x, order))
+        for reader, read in readers:
+            reader.replace_input_with(read, x)
+        changed = True
+    if changed:
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+    return {}
+
+
+def _size(group: tuple[int, ...], sizes: list[int]) -> int:
+    n = 1
+    for b in group:
+        n *= sizes[b]
+    return n
+
+
+def _call(gm: torch.fx.GraphModule, at: torch.fx.Node, fn: Any, args: tuple) -> torch.fx.Node:
+    node = gm.graph.call_function(fn, args)
+    node.meta = {k: v for k, v in at.meta.items() if k != EXAMPLE}  # its source line
+    node.meta[EXAMPLE] = fn(*torch.fx.node.map_arg(args, _ex))
+    return node
