@@ -273,9 +273,24 @@ def _fc_last(rw: Rewriter, x: Value, m: torch.Tensor) -> Value:
     return b.emit(ops.Reshape, x=y, shape=(*x.type.shape[:-1], m.shape[0]))
 
 
+def _is_eye(m: torch.Tensor) -> bool:
+    return m.shape[0] == m.shape[1] and torch.equal(m, torch.eye(m.shape[0], dtype=m.dtype))
+
+
 def _matrix_form(rw: Rewriter, x: Value, mh: torch.Tensor, mw: torch.Tensor) -> Value:
     b = rw.b
-    if x.type.dim_order is DimOrder.NHWC:  # [N,H,W,C] -> [N,H,C,W] -> [N,OW,C,H] -> NHWC
+    nhwc = x.type.dim_order is DimOrder.NHWC
+    if _is_eye(mh):  # one axis resized: one matrix, and W is already last in NCHW
+        if not nhwc:
+            return _fc_last(rw, x, mw)
+        t = _fc_last(rw, b.emit(ops.Transpose, x=x, perm=(0, 1, 3, 2)), mw)  # [N,H,C,OW]
+        return b.emit(ops.Transpose, x=t, perm=(0, 1, 3, 2), out_order=DimOrder.NHWC)
+    if _is_eye(mw):
+        t = _fc_last(rw, b.emit(ops.Transpose, x=x, perm=(0, 2, 3, 1) if nhwc else (0, 1, 3, 2)), mh)
+        if nhwc:  # [N,W,C,OH] -> [N,OH,W,C]
+            return b.emit(ops.Transpose, x=t, perm=(0, 3, 1, 2), out_order=DimOrder.NHWC)
+        return b.emit(ops.Transpose, x=t, perm=(0, 1, 3, 2))
+    if nhwc:  # [N,H,W,C] -> [N,H,C,W] -> [N,OW,C,H] -> NHWC
         t = _fc_last(rw, b.emit(ops.Transpose, x=x, perm=(0, 1, 3, 2)), mw)
         t = _fc_last(rw, b.emit(ops.Transpose, x=t, perm=(0, 3, 2, 1)), mh)
         return b.emit(ops.Transpose, x=t, perm=(0, 3, 1, 2), out_order=DimOrder.NHWC)
