@@ -20,6 +20,7 @@ from .capture import EXAMPLE, Captured
 from .fx_names import op_name as _name
 from .patterns_attention import split_head_permute, split_packed_projection
 from .rank_reduce import reduce_rank
+from .rank_split import commute_expands, split_permutes, split_unfolds
 
 _RESHAPES = {"view", "reshape", "flatten"}
 
@@ -51,6 +52,8 @@ def rewrite(cap: Captured) -> int:
     replaced = fuse_channel_shuffle(cap.gm)
     replaced.update(split_packed_projection(cap.gm))
     replaced.update(split_head_permute(cap.gm))
+    for split in (split_unfolds, commute_expands, split_permutes):  # windows merging cannot take
+        replaced.update(split(cap.gm))
     replaced.update(reduce_rank(cap.gm))  # rank-5/6 views the shuffle rewrite did not take
     cap.out_leaves = [replaced.get(x, x) if isinstance(x, torch.fx.Node) else x for x in cap.out_leaves]
     return len(replaced)
