@@ -142,8 +142,8 @@ def split_permutes(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Nod
         if not isinstance(base, torch.fx.Node) or not 0 <= _rank(base) <= 4 or len(src.users) != 1:
             continue
         p = _dims(n, _rank(src))
-        if p is None:
-            continue
+        if p is None or any(u.op == "output" for u in _through_copies(n)):
+            continue  # a rank>4 model output stays rank>4 whatever we do: leave it as written
         replaced[n] = _replace_permute(gm, n, base, list(_ex(src).shape), p)
     return _finish(gm, replaced)
 

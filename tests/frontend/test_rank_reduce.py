@@ -19,7 +19,7 @@ from torch.utils import _pytree as pytree
 
 from nnapi_compiler.frontend.capture import EXAMPLE, capture
 from nnapi_compiler.frontend.patterns import rewrite
-from tests.conftest import assert_close_scaled, run_compiled
+from tests.conftest import assert_close_scaled, in_dialect, run_compiled
 
 from ..fuzz.profiles import examples, register
 
@@ -70,7 +70,8 @@ class Windows(nn.Module):
 
 
 class Scrambled(nn.Module):
-    """A rank-5 permute that separates every dim: nothing merges, nothing may change."""
+    """A rank-5 permute that separates every dim: nothing merges; ``rank_split`` does it as
+    rank-4 transposes instead."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -116,8 +117,10 @@ def test_window_partition_compiles_whole(export: bool) -> None:
     assert cm.stats["host_ops"] == 0 and cm.stats["segments"] == 1, cm.stats
 
 
-def test_inseparable_dims_are_left_alone() -> None:
-    check_rank_rewrite(Scrambled(), torch.randn(1, 4, 3, 5), export=False, merges=False)
+@pytest.mark.parametrize("export", [False, True], ids=["fx", "export"])
+def test_inseparable_dims_become_rank_4_transposes(export: bool) -> None:
+    check_rank_rewrite(in_dialect(Scrambled(), "export" if export else "fx"),
+                       torch.randn(1, 4, 3, 5), export=export, merges=True)
 
 
 @st.composite
