@@ -17,7 +17,7 @@ from torch import nn
 import nnapi_compiler as nc
 from nnapi_compiler.passes.upsample import cubic_map
 
-from .conftest import Fn, compile_whole, in_dialect, run_compiled
+from .conftest import Fn, assert_close_scaled, compile_whole, in_dialect, run_compiled
 
 EPS = torch.finfo(torch.float32).eps
 
@@ -164,3 +164,21 @@ def test_antialias_is_refused_to_host() -> None:
     cm, got, ref = run_compiled(fn, torch.randn(1, 2, 9, 9))
     assert cm.stats["host_ops"] == 1
     torch.testing.assert_close(got, ref)
+
+
+@pytest.mark.parametrize("size", [(9, 5), (20, 12), (20, 5)])
+def test_matrix_form_in_nchw_storage(size: tuple[int, int]) -> None:
+    """Without layout-nhwc the resize stays NCHW: W is last, so a W-only map needs no TRANSPOSE."""
+    from nnapi_compiler.passes.pipeline import DEFAULT_PIPELINE
+
+    pipeline = DEFAULT_PIPELINE.replace("layout-nhwc,", "")
+    assert pipeline != DEFAULT_PIPELINE
+    x = torch.randn(1, 2, 9, 12)
+    cm, got, ref = run_compiled(_fn(size, False, None), x, pipeline=pipeline, cpu_fallback=False)
+    assert (cm.stats["segments"], cm.stats["host_ops"]) == (1, 0)
+    _tight(got, x, size, False)
+    assert_close_scaled(got, ref)
+    kinds = [op.mnemonic for op in cm.program.compute_ops()]
+    resized = [size[0] != 9, size[1] != 12]
+    assert kinds.count("fully_connected") == sum(resized), kinds
+    assert kinds.count("transpose") == (0 if resized == [False, True] else 2), kinds
