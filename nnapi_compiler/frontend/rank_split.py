@@ -188,7 +188,9 @@ def split_unfolds(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node
         for d, (_, size, step) in zip(dims, steps, strict=True):
             count = (shape[d] - size) // step + 1
             idx = torch.tensor([w * step + k for w in range(count) for k in range(size)])
-            name = f"_unfold_index_{len(replaced)}_{d}"
+            name = f"_unfold_index_{d}"
+            while hasattr(gm, name):
+                name += "_"
             gm.register_buffer(name, idx)
             with gm.graph.inserting_before(n):
                 c = gm.graph.get_attr(name)
