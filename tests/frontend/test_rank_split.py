@@ -116,3 +116,21 @@ def test_timm_halo_attention(dialect: str, target: str) -> None:
             return self.attn(self.conv(x))
 
     compile_whole(Net(), torch.randn(1, 3, 8, 12), dialect=dialect, target=target)
+
+
+class GridAttentionLayout(nn.Module):
+    """MaxViT's grid partition and its reverse (timm ``grid_partition`` / ``grid_reverse``):
+    rank-6 permutes that interleave the grid with the image, so merging leaves rank 5."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        g = 2
+        win = x.view(b, g, h // g, g, w // g, c).permute(0, 2, 4, 1, 3, 5).contiguous()
+        win = win.view(-1, g, g, c) * 2.0
+        y = win.view(-1, h // g, w // g, g, g, c).permute(0, 3, 1, 4, 2, 5).contiguous()
+        return y.view(-1, h, w, c) + x
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_grid_partition_and_reverse(dialect: str) -> None:
+    compile_whole(GridAttentionLayout(), torch.randn(1, 6, 8, 5), dialect=dialect)
