@@ -180,8 +180,8 @@ def split_unfolds(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node
         base, steps = chain
         rank = _rank(base)
         shape = list(_ex(base).shape)
-        dims = [d % rank for d, _, _ in steps]
-        if len(set(dims)) != len(dims):
+        dims = [d % (rank + k) for k, (d, _, _) in enumerate(steps)]  # each unfold adds a dim
+        if len(set(dims)) != len(dims) or max(dims) >= rank:
             continue  # unfolding a window dim again: not this idiom
         x = base
         split: dict[int, tuple[int, int]] = {}
