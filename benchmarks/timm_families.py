@@ -113,7 +113,6 @@ def survey_one(name: str, target: str, res: int) -> dict[str, Any]:
             if kw and not _runs(model, x):  # e.g. crossvit: res must suit both patch sizes
                 model = timm.create_model(name, pretrained=False).eval()
                 x = _input(model, res, False)
-            row["input"] = tuple(x.shape[-2:])
             t0 = time.perf_counter()
             report = nc.explain(model, (x,), target=target)
             row["seconds"] = time.perf_counter() - t0
