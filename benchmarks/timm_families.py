@@ -77,13 +77,24 @@ def pick_models(max_params: int, tries: int) -> dict[str, str]:
 
 
 def _input(model: torch.nn.Module, res: int, resized: bool) -> torch.Tensor:
-    """The example input: ``res`` square, unless the model only takes its configured size
-    (``resized``: the model was built for ``res`` through ``img_size``)."""
+    """The example input: ``res`` square (at least the configured ``min_input_size``), unless
+    the model only takes its configured size (``resized``: the model was built for ``res``
+    through ``img_size``)."""
     cfg = getattr(model, "pretrained_cfg", {}) or {}
     size = cfg.get("input_size", (3, res, res))
+    least = cfg.get("min_input_size", (3, 0, 0))
     fixed = cfg.get("fixed_input_size", False) and not resized
-    h = size[1] if fixed else res
-    return torch.randn(1, size[0], h, size[2] if fixed else res)
+    return torch.randn(1, size[0], size[1] if fixed else max(res, least[1]),
+                       size[2] if fixed else max(res, least[2]))
+
+
+def _runs(model: torch.nn.Module, x: torch.Tensor) -> bool:
+    try:
+        with torch.no_grad():
+            model(x)
+    except Exception:
+        return False
+    return True
 
 
 def survey_one(name: str, target: str, res: int) -> dict[str, Any]:
@@ -99,6 +110,9 @@ def survey_one(name: str, target: str, res: int) -> dict[str, Any]:
                 kw = {}
                 model = timm.create_model(name, pretrained=False).eval()
             x = _input(model, res, bool(kw))
+            if kw and not _runs(model, x):  # e.g. crossvit: res must suit both patch sizes
+                model = timm.create_model(name, pretrained=False).eval()
+                x = _input(model, res, False)
             t0 = time.perf_counter()
             report = nc.explain(model, (x,), target=target)
             row["seconds"] = time.perf_counter() - t0

@@ -6,8 +6,9 @@ Channel shuffle (ShuffleNet): ``x.view(b, g, c // g, h, w).transpose(1, 2).conti
 
 Rank-5/6 views whose dims move together (ResNeSt's radix split, window partitions) are merged
 to rank <= 4 by ``rank_reduce.reduce_rank``, the general form of the same idea; a rank-5/6
-permute between reshapes that merging leaves above rank 4 (MaxViT's grid partition) becomes a
-chain of rank-4 TRANSPOSEs (``permute_split.split_permutes``).
+permute of a view that merging leaves above rank 4 (MaxViT's grid partition, HaloNet's
+blocks) becomes the shortest chain of rank-4 TRANSPOSEs (``rank_split.split_permutes``, planned
+by ``permute_split.steps``), before merging and again after it.
 
 A rewrite replaces nodes the captured output list may name directly (when the idiom is the
 model's output), so ``rewrite`` remaps ``Captured.out_leaves`` through every replacement.
@@ -22,8 +23,8 @@ from .capture import EXAMPLE, Captured
 from .fx_names import op_name as _name
 from .patterns_attention import split_head_permute, split_packed_projection
 from .patterns_refold import refold
-from .permute_split import split_permutes
 from .rank_reduce import reduce_rank
+from .rank_split import commute_expands, split_permutes, split_unfolds
 
 _RESHAPES = {"view", "reshape", "flatten"}
 
@@ -56,6 +57,8 @@ def rewrite(cap: Captured) -> int:
     replaced.update(fuse_channel_shuffle(cap.gm))
     replaced.update(split_packed_projection(cap.gm))
     replaced.update(split_head_permute(cap.gm))
+    for split in (split_unfolds, commute_expands, split_permutes):  # windows merging cannot take
+        replaced.update(split(cap.gm))
     replaced.update(reduce_rank(cap.gm))  # rank-5/6 views the shuffle rewrite did not take
     replaced.update(split_permutes(cap.gm))  # rank-5/6 permutes that merging did not reduce
     cap.out_leaves = [replaced.get(x, x) if isinstance(x, torch.fx.Node) else x for x in cap.out_leaves]

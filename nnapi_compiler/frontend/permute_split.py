@@ -10,11 +10,10 @@ is ``[a][b c d][C] -> [b c d][a][C]`` then ``[b][c][d a][C] -> [b][d a][c][C]``:
 TRANSPOSEs with the same elements in the same order as the rank-6 one. The grid reverse is the
 inverse, also two.
 
-The rewrite takes a rank > 4 permute whose input is a view of a rank <= 4 tensor and whose
-readers are all reshapes (possibly through ``contiguous``): those readers only care about the
-element order. Size-1 dims are dropped and dims that move together are merged first; the
-shortest chain of block moves (each with at most four blocks) is found by breadth-first search
-over the orderings of the remaining dims (at most 6! states).
+This module plans the chain (``steps``); ``rank_split.split_permutes`` rewrites the fx nodes
+with it. Size-1 dims are dropped and dims that move together are merged first; the shortest
+chain of block moves (each with at most four blocks) is found by breadth-first search over the
+orderings of the remaining dims (at most 6! states).
 """
 
 from __future__ import annotations
@@ -142,44 +141,17 @@ def plan(perm: tuple[int, ...]) -> list[tuple[tuple[tuple[int, ...], ...], list[
     return steps[::-1]
 
 
-def split_permutes(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node]:
-    """Rewrite every rank > 4 permute between reshapes in ``gm``; returns {} (no node the output
-    list may name is replaced: the readers stay, reading the last TRANSPOSE)."""
-    changed = False
-    for node in list(gm.graph.nodes):
-        if node.op not in ("call_function", "call_method"):
-            continue
-        ex = _ex(node)
-        if not isinstance(ex, torch.Tensor) or ex.dim() <= 4:
-            continue
-        view = node.args[0] if node.args else None
-        p = _perm(node, ex.dim())
-        if p is None or not isinstance(view, torch.fx.Node) or _name(view) not in _RESHAPES:
-            continue
-        base = view.args[0]
-        if not isinstance(_ex(base), torch.Tensor) or _ex(base).dim() > 4:
-            continue
-        readers = _readers(node)
-        if not readers:
-            continue
-        sizes, q = merged(tuple(_ex(view).shape), p)
-        steps = plan(tuple(q)) if len(q) > 4 else None
-        if steps is None and len(q) > 4:
-            continue
-        x = base
-        with gm.graph.inserting_before(node):
-            for groups, order in steps or [(tuple((i,) for i in range(len(q))), q)]:
-                shape = [_size(g, sizes) for g in groups]
-                x = _call(gm, node, aten.reshape.default, (x, shape or [1]))
-                if order != sorted(order):
-                    x = _call(gm, node, aten.permute.default, (x, order))
-        for reader, read in readers:
-            reader.replace_input_with(read, x)
-        changed = True
-    if changed:
-        gm.graph.eliminate_dead_code()
-        gm.recompile()
-    return {}
+def steps(sizes: list[int], perm: list[int]) -> list[tuple[list[int], list[int]]] | None:
+    """The rank <= 4 (shape, permutation) pairs that permute a tensor of ``sizes`` by ``perm``:
+    reshape to each shape and permute, in turn; the last result holds the permuted elements in
+    order. [] when merging alone does it; None beyond MAX_STEPS (never for rank <= 6)."""
+    block_sizes, q = merged(tuple(sizes), list(perm))
+    if len(q) <= 4:
+        return [] if q == sorted(q) else [(block_sizes, q)]
+    chain = plan(tuple(q))
+    if chain is None:
+        return None
+    return [([_size(g, block_sizes) for g in groups], order) for groups, order in chain]
 
 
 def _size(group: tuple[int, ...], sizes: list[int]) -> int:
@@ -187,10 +159,3 @@ def _size(group: tuple[int, ...], sizes: list[int]) -> int:
     for b in group:
         n *= sizes[b]
     return n
-
-
-def _call(gm: torch.fx.GraphModule, at: torch.fx.Node, fn: Any, args: tuple) -> torch.fx.Node:
-    node = gm.graph.call_function(fn, args)
-    node.meta = {k: v for k, v in at.meta.items() if k != EXAMPLE}  # its source line
-    node.meta[EXAMPLE] = fn(*torch.fx.node.map_arg(args, _ex))
-    return node

@@ -11,7 +11,9 @@ picks the cheapest NNAPI form whose maps equal PyTorch's on both axes at the tar
 3. otherwise bilinear by integer factors on NHWC data becomes GATHER (nearest with edge
    replication) then a depthwise conv per axis (``_polyphase``): no TRANSPOSE;
 4. otherwise bilinear becomes two FULLY_CONNECTED ops with PyTorch's own interpolation
-   matrices (exact coefficients), with the transposes that bring each axis last.
+   matrices (exact coefficients), with the transposes that bring each axis last;
+5. bicubic has no NNAPI resize op at any level: it is always the matrix form, with
+   ``cubic_map``'s matrices (aten's cubic convolution, A = -0.75, clamped border taps).
 Bilinear maps are compared within 2 float32 ulps: both kernels compute the same coefficients
 and differ only in float rounding order, as the matrix form itself does.
 """
@@ -49,8 +51,56 @@ def _scale(size: int, out: int, scale: float | None) -> torch.Tensor:
     return _f(1.0 / scale) if scale else _f(size) / _f(out)
 
 
+#: aten's cubic convolution parameter (``get_cubic_upsample_coefficients``), as in TensorFlow.
+CUBIC_A = -0.75
+
+
+def cubic_map(size: int, out: int, align: bool, scale: float | None,
+              dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """PyTorch's [out, in] bicubic matrix for one axis, computed in ``dtype`` as aten computes
+    it for an input of that dtype (``upsample_bicubic2d``, antialias off).
+
+    Output ``o`` reads the source coordinate ``s*o`` (align_corners) or ``s*(o+0.5)-0.5``, with no
+    clamp at 0 (unlike bilinear); its floor ``i`` (at most ``size-1``) and fraction ``t`` (clamped
+    to [0, 1]) pick four taps ``i-1..i+2`` with Keys' cubic-convolution weights
+    ``W(t+1), W(t), W(1-t), W(2-t)``. Taps outside the axis read the border sample (aten clamps
+    the index), so their weights add up on the border column.
+    """
+    def c(x: float) -> torch.Tensor:
+        return torch.tensor(x, dtype=dtype)
+
+    if align:
+        s = c(size - 1) / c(out - 1) if out > 1 else c(0.0)
+        src = s * torch.arange(out, dtype=dtype)
+    else:
+        s = c(1.0 / scale) if scale else c(size) / c(out)  # compute_scales_value
+        src = s * (torch.arange(out, dtype=dtype) + c(0.5)) - c(0.5)
+    i0 = torch.floor(src).long().clamp(max=size - 1)
+    t = (src - i0.to(dtype)).clamp(0, 1)
+    a = c(CUBIC_A)
+
+    def near(x: torch.Tensor) -> torch.Tensor:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: torch.Tensor) -> torch.Tensor:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = (far(t + 1), near(t), near(1 - t), far((1 - t) + 1))
+    m = torch.zeros(out, size, dtype=dtype)
+    o = torch.arange(out)
+    for k, w in enumerate(weights):
+        m.index_put_((o, (i0 - 1 + k).clamp(0, size - 1)), w, accumulate=True)
+    return m
+
+
 def torch_map(mode: str, size: int, out: int, align: bool, scale: float | None) -> torch.Tensor:
-    """PyTorch's [out, in] resampling matrix for one axis (float32 arithmetic as in aten)."""
+    """PyTorch's [out, in] resampling matrix for one axis (float32 arithmetic as in aten).
+
+    Bicubic is computed in float64 and rounded once: aten's float32 coefficients are these
+    within float32 rounding, and the rounded exact ones are the closer to what it means.
+    """
+    if mode == "bicubic":
+        return cubic_map(size, out, align, scale).to(F32)
     o = torch.arange(out)
     if out == size and mode != "nearest-exact":
         return torch.eye(out, dtype=F32)
@@ -115,14 +165,14 @@ def _lower(rw: Rewriter, op: Op) -> tuple[Value, ...]:
     x, b = op.x, rw.b
     _, ah, aw = 0, *_axes(x)
     h, w = x.type.shape[ah], x.type.shape[aw]
-    bilinear = op.mode in ("bilinear", "area")  # both are linear maps, not selections
+    bilinear = op.mode in ("bilinear", "area", "bicubic")  # linear maps, not selections
     want_h = torch_map(op.mode, h, op.out_h, op.align_corners, op.scale_h)
     want_w = torch_map(op.mode, w, op.out_w, op.align_corners, op.scale_w)
     if torch.equal(want_h, torch.eye(h)) and torch.equal(want_w, torch.eye(w)):
         return (x,)
     cls = ops.ResizeBilinear if bilinear else ops.ResizeNearest
     for align, half in ((False, False), (True, False), (False, True)):
-        if op.mode == "area" or ((align or half) and rw.program.level < 4):
+        if op.mode in ("area", "bicubic") or ((align or half) and rw.program.level < 4):
             continue
         if _equal(nnapi_map(bilinear, h, op.out_h, align, half), want_h, bilinear) and \
                 _equal(nnapi_map(bilinear, w, op.out_w, align, half), want_w, bilinear):
@@ -223,9 +273,24 @@ def _fc_last(rw: Rewriter, x: Value, m: torch.Tensor) -> Value:
     return b.emit(ops.Reshape, x=y, shape=(*x.type.shape[:-1], m.shape[0]))
 
 
+def _is_eye(m: torch.Tensor) -> bool:
+    return m.shape[0] == m.shape[1] and torch.equal(m, torch.eye(m.shape[0], dtype=m.dtype))
+
+
 def _matrix_form(rw: Rewriter, x: Value, mh: torch.Tensor, mw: torch.Tensor) -> Value:
     b = rw.b
-    if x.type.dim_order is DimOrder.NHWC:  # [N,H,W,C] -> [N,H,C,W] -> [N,OW,C,H] -> NHWC
+    nhwc = x.type.dim_order is DimOrder.NHWC
+    if _is_eye(mh):  # one axis resized: one matrix, and W is already last in NCHW
+        if not nhwc:
+            return _fc_last(rw, x, mw)
+        t = _fc_last(rw, b.emit(ops.Transpose, x=x, perm=(0, 1, 3, 2)), mw)  # [N,H,C,OW]
+        return b.emit(ops.Transpose, x=t, perm=(0, 1, 3, 2), out_order=DimOrder.NHWC)
+    if _is_eye(mw):
+        t = _fc_last(rw, b.emit(ops.Transpose, x=x, perm=(0, 2, 3, 1) if nhwc else (0, 1, 3, 2)), mh)
+        if nhwc:  # [N,W,C,OH] -> [N,OH,W,C]
+            return b.emit(ops.Transpose, x=t, perm=(0, 3, 1, 2), out_order=DimOrder.NHWC)
+        return b.emit(ops.Transpose, x=t, perm=(0, 1, 3, 2))
+    if nhwc:  # [N,H,W,C] -> [N,H,C,W] -> [N,OW,C,H] -> NHWC
         t = _fc_last(rw, b.emit(ops.Transpose, x=x, perm=(0, 1, 3, 2)), mw)
         t = _fc_last(rw, b.emit(ops.Transpose, x=t, perm=(0, 3, 2, 1)), mh)
         return b.emit(ops.Transpose, x=t, perm=(0, 3, 1, 2), out_order=DimOrder.NHWC)

@@ -19,7 +19,7 @@ from torch.utils import _pytree as pytree
 
 from nnapi_compiler.frontend.capture import EXAMPLE, capture
 from nnapi_compiler.frontend.patterns import rewrite
-from tests.conftest import assert_close_scaled, run_compiled
+from tests.conftest import assert_close_scaled, in_dialect, run_compiled
 
 from ..fuzz.profiles import examples, register
 
@@ -70,8 +70,8 @@ class Windows(nn.Module):
 
 
 class Scrambled(nn.Module):
-    """A rank-5 permute that separates every dim: nothing merges, but between reshapes it is a
-    chain of rank-4 transposes (frontend/permute_split.py)."""
+    """A rank-5 permute that separates every dim: nothing merges, but it is a chain of rank-4
+    transposes (``rank_split.split_permutes``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -131,8 +131,11 @@ def test_inseparable_dims_are_left_alone() -> None:
     check_rank_rewrite(Inseparable(), torch.randn(2, 4, 3, 5), export=False, merges=False)
 
 
-def test_scrambled_permute_between_reshapes_becomes_rank_4() -> None:
-    check_rank_rewrite(Scrambled(), torch.randn(2, 4, 3, 5), export=False, merges=True)
+@pytest.mark.parametrize("export", [False, True], ids=["fx", "export"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_scrambled_permute_becomes_rank_4_transposes(export: bool, batch: int) -> None:
+    check_rank_rewrite(in_dialect(Scrambled(), "export" if export else "fx"),
+                       torch.randn(batch, 4, 3, 5), export=export, merges=True)
 
 
 @st.composite

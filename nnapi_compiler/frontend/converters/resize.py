@@ -1,7 +1,7 @@
 """Upsampling: F.interpolate / nn.Upsample / UpsamplingNearest2d / UpsamplingBilinear2d and the
-ATen upsample ops, all normalized to one canonical Interpolate op with PyTorch's coordinate
-semantics (mode, align_corners, and the scale factors PyTorch really uses). The
-simplify-upsample pass then picks the exact NNAPI form for the target.
+ATen upsample ops (nearest, nearest-exact, bilinear, bicubic), all normalized to one canonical
+Interpolate op with PyTorch's coordinate semantics (mode, align_corners, and the scale factors
+PyTorch really uses). The simplify-upsample pass then picks the exact NNAPI form for the target.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..registry import Refuse, converter
 from ._util import image
 from .activation import _aten
 
-_MODES = {"nearest", "nearest-exact", "bilinear", "area"}
+_MODES = {"nearest", "nearest-exact", "bilinear", "bicubic", "area"}
 
 
 def _upsample_module(m: nn.Upsample) -> dict[str, Any]:
@@ -38,7 +38,8 @@ def interpolate_value(ctx: Ctx, x: Any, mode: str, align: bool | None,
                       scales: tuple[float | None, float | None]) -> Any:
     x = image(x)
     if mode not in _MODES:
-        raise Refuse(f"interpolate mode={mode!r} is not supported (nearest, nearest-exact, bilinear)")
+        raise Refuse(f"interpolate mode={mode!r} is not supported (supported: "
+                     f"{', '.join(sorted(_MODES))})")
     _, _, oh, ow = ctx.example.shape
     return ctx.emit(Interpolate, x=x, mode=mode, out_h=oh, out_w=ow, align_corners=bool(align),
                     scale_h=scales[0], scale_w=scales[1])
@@ -93,4 +94,18 @@ def upsample_nearest2d(ctx: Ctx, a: dict) -> Any:
            sig=lambda input, output_size, align_corners, scales_h=None, scales_w=None: None)
 def upsample_bilinear2d(ctx: Ctx, a: dict) -> Any:
     return interpolate_value(ctx, a["input"], "bilinear", a["align_corners"],
+                             (a["scales_h"], a["scales_w"]))
+
+
+@converter(*_aten("upsample_bicubic2d.vec"),
+           sig=lambda input, output_size, align_corners, scale_factors: None)
+def upsample_bicubic2d_vec(ctx: Ctx, a: dict) -> Any:
+    sc = _scales(a["scale_factors"]) if a["output_size"] is None else (None, None)
+    return interpolate_value(ctx, a["input"], "bicubic", a["align_corners"], sc)
+
+
+@converter(*_aten("upsample_bicubic2d.default"),
+           sig=lambda input, output_size, align_corners, scales_h=None, scales_w=None: None)
+def upsample_bicubic2d(ctx: Ctx, a: dict) -> Any:
+    return interpolate_value(ctx, a["input"], "bicubic", a["align_corners"],
                              (a["scales_h"], a["scales_w"]))

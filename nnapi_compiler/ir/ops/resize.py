@@ -82,7 +82,7 @@ class Interpolate(Op):
     spatial: ClassVar[bool] = True
     results: tuple[Value, ...] = ()
     x: Value
-    mode: str  # "nearest" | "nearest-exact" | "bilinear" | "area" (adaptive average pooling)
+    mode: str  # "nearest" | "nearest-exact" | "bilinear" | "bicubic" | "area" (adaptive avg pool)
     out_h: int
     out_w: int
     align_corners: bool = False
@@ -93,10 +93,10 @@ class Interpolate(Op):
     infer = _Resize.infer
 
     def check(self) -> list[str]:
-        if self.mode not in ("nearest", "nearest-exact", "bilinear", "area"):
+        if self.mode not in ("nearest", "nearest-exact", "bilinear", "bicubic", "area"):
             return [f"unknown interpolation mode {self.mode!r}"]
-        if self.align_corners and self.mode != "bilinear":
-            return ["align_corners applies to bilinear only"]
+        if self.align_corners and self.mode not in ("bilinear", "bicubic"):
+            return ["align_corners applies to bilinear and bicubic only"]
         return []
 
     def _nchw(self) -> bool:
