@@ -33,6 +33,7 @@ from .fx_names import op_name as _name
 from .permute_split import steps
 from .rank_reduce import _dims, _evaluate, _ex, _rank
 
+
 class _NoChain(Exception):
     """A permute of more than six dims that merging does not reduce: left as written."""
 
