@@ -23,8 +23,7 @@ VALUES = {"prototype": {"yes", "partial", "no", "n/a"}}
 IN_FLUX = {"matmul", "bmm", "addmm", "layer_norm", "gelu", "gru", "lstm", "rnn_tanh"}
 #: Every other gap, as of 2026-11-29: NNAPI has the op, a peer converts it, we do not.
 PINNED_GAPS = {
-    "sin", "amax", "amin", "prod", "any", "cast", "tile", "adaptive_max_pool2d",
-    "lp_pool2d", "local_response_norm", "quantized_conv_transpose2d",
+    "adaptive_max_pool2d", "lp_pool2d", "local_response_norm", "quantized_conv_transpose2d",
 }
 
 

@@ -30,6 +30,7 @@ from .elementwise import (
     Relu1,
     Relu6,
     Rsqrt,
+    Sin,
     Sqrt,
     Sub,
     Tanh,
@@ -39,6 +40,7 @@ from .linear import BatchMatmul, FullyConnected
 from .logic import (
     ArgMax,
     ArgMin,
+    Cast,
     Equal,
     ExpandDims,
     GatherIndices,
@@ -54,7 +56,18 @@ from .logic import (
     TopK,
 )
 from .quant import Dequantize, Quantize
-from .reduce import InstanceNorm, LogSoftmax, Mean, ReduceSum, Softmax
+from .reduce import (
+    InstanceNorm,
+    LogSoftmax,
+    Mean,
+    ReduceAll,
+    ReduceAny,
+    ReduceMax,
+    ReduceMin,
+    ReduceProd,
+    ReduceSum,
+    Softmax,
+)
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
@@ -66,6 +79,7 @@ from .shape import (
     Reshape,
     SpaceToDepth,
     StridedSlice,
+    Tile,
     Transpose,
 )
 
@@ -101,6 +115,7 @@ __all__ = [
     "ArgMin",
     "AveragePool2d",
     "BatchMatmul",
+    "Cast",
     "ChannelShuffle",
     "Concatenation",
     "Constant",
@@ -146,6 +161,11 @@ __all__ = [
     "Padding",
     "Prelu",
     "Quantize",
+    "ReduceAll",
+    "ReduceAny",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
     "ReduceSum",
     "Relu",
     "Relu1",
@@ -155,12 +175,14 @@ __all__ = [
     "ResizeNearest",
     "Rsqrt",
     "Select",
+    "Sin",
     "Softmax",
     "SpaceToDepth",
     "Sqrt",
     "StridedSlice",
     "Sub",
     "Tanh",
+    "Tile",
     "TopK",
     "Transpose",
     "TransposeConv2d",
