@@ -8,7 +8,9 @@ exactly ``proj[..., i*E:(i+1)*E]``, one STRIDED_SLICE, so each select becomes th
 
 timm's ``Attention`` (ViT and the hybrids built from it): ``qkv(x).reshape(B, N, 3, H, D)
 .permute(2, 0, 3, 1, 4).unbind(0)`` (or ``[i]`` / ``select(0, i)``). Piece ``i`` is exactly
-``qkv[..., i*H*D:(i+1)*H*D].reshape(B, N, H, D).permute(0, 2, 1, 3)``: rank 4 throughout.
+``qkv[..., i*H*D:(i+1)*H*D].reshape(B, N, H, D).permute(0, 2, 1, 3)``: rank 4 throughout. The
+same holds for any permute that puts the q/k/v dim first: XCiT's cross-covariance attention
+permutes ``(2, 0, 3, 4, 1)``, so each piece is ``.reshape(B, N, H, D).permute(0, 2, 3, 1)``.
 """
 
 from __future__ import annotations
@@ -102,10 +104,13 @@ def split_head_permute(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx
     for perm in list(gm.graph.nodes):
         if perm.op not in ("call_function", "call_method") or _name(perm) != "permute":
             continue
-        r5 = perm.args[0]
-        if _perm_dims(perm) != [2, 0, 3, 1, 4] or not isinstance(r5, torch.fx.Node) or _name(r5) not in (
-                "view", "reshape", "_unsafe_view"):
+        r5, dims = perm.args[0], _perm_dims(perm)
+        if dims is None or dims[0] != 2 or sorted(dims) != [0, 1, 2, 3, 4] or \
+                not isinstance(r5, torch.fx.Node) or _name(r5) not in ("view", "reshape", "_unsafe_view"):
             continue
+        # The rank-4 permute of each piece: dims 0, 1, 3, 4 of the rank-5 view are the piece's
+        # 0, 1, 2, 3 ([B, N, H, D]); timm's (2, 0, 3, 1, 4) gives (0, 2, 1, 3).
+        perm4 = [{0: 0, 1: 1, 3: 2, 4: 3}[d] for d in dims[1:]]
         src = r5.args[0]
         ex5, ex = r5.meta.get(EXAMPLE), src.meta.get(EXAMPLE) if isinstance(src, torch.fx.Node) else None
         if not isinstance(ex5, torch.Tensor) or not isinstance(ex, torch.Tensor) or ex5.dim() != 5:
@@ -122,10 +127,10 @@ def split_head_permute(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx
             with gm.graph.inserting_before(node):
                 sl = gm.graph.call_function(aten.slice.Tensor, (src, -1, lo, hi))
                 r4 = gm.graph.call_function(aten.reshape.default, (sl, [b, t, h, d]))
-                p4 = gm.graph.call_function(aten.permute.default, (r4, [0, 2, 1, 3]))
+                p4 = gm.graph.call_function(aten.permute.default, (r4, perm4))
             part = ex[..., lo:hi]
             heads = part.reshape(b, t, h, d)
-            for new, val in ((sl, part), (r4, heads), (p4, heads.permute(0, 2, 1, 3))):
+            for new, val in ((sl, part), (r4, heads), (p4, heads.permute(*perm4))):
                 new.meta = {**node.meta, EXAMPLE: val.clone()}
             node.replace_all_uses_with(p4)
             replaced[node] = p4

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from ..conftest import Fn, compile_whole, run_compiled
+from ..conftest import Fn, compile_whole
 from .test_converters_ops import IMG, SEQ
 
 CASES: dict[str, tuple] = {
