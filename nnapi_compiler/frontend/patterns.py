@@ -5,7 +5,8 @@ Channel shuffle (ShuffleNet): ``x.view(b, g, c // g, h, w).transpose(1, 2).conti
 ``torch.channel_shuffle(x, g)``, which lowers to one CHANNEL_SHUFFLE.
 
 Rank-5/6 views whose dims move together (ResNeSt's radix split, window partitions) are merged
-to rank <= 4 by ``rank_reduce.reduce_rank``, the general form of the same idea.
+to rank <= 4 by ``rank_reduce.reduce_rank``, the general form of the same idea; a rank-5/6
+permute that merging cannot reduce becomes rank-4 transposes (``permute_split``) first.
 
 A rewrite replaces nodes the captured output list may name directly (when the idiom is the
 model's output), so ``rewrite`` remaps ``Captured.out_leaves`` through every replacement.
@@ -19,6 +20,7 @@ import torch.fx
 from .capture import EXAMPLE, Captured
 from .fx_names import op_name as _name
 from .patterns_attention import split_head_permute, split_packed_projection
+from .permute_split import split_permutes
 from .rank_reduce import reduce_rank
 
 _RESHAPES = {"view", "reshape", "flatten"}
@@ -52,6 +54,10 @@ def rewrite(cap: Captured) -> int:
     replaced.update(split_packed_projection(cap.gm))
     replaced.update(split_head_permute(cap.gm))
     replaced.update(reduce_rank(cap.gm))  # rank-5/6 views the shuffle rewrite did not take
+    split = split_permutes(cap.gm)  # permutes merging could not reduce: rank-4 block swaps
+    if split:
+        replaced.update(split)
+        replaced.update(reduce_rank(cap.gm))  # the views around them are reshapes now
     cap.out_leaves = [replaced.get(x, x) if isinstance(x, torch.fx.Node) else x for x in cap.out_leaves]
     return len(replaced)
 

@@ -98,3 +98,17 @@ def test_reductions_and_tiles_of_an_nhwc_image(name: str, target: str) -> None:
     torch.manual_seed(zlib.crc32(name.encode()) % 1000)
     cm = compile_whole(ConvThen(f), torch.randn(2, 4, 7, 9), target=target)
     assert cm.stats["layout_conversions"] == conversions
+
+
+ZIGZAG = [0, 1, 4, 8, 5, 2, 3, 6]
+INDEX_CASES = {
+    "list": lambda x: x[:, :, ZIGZAG] * 2,  # CSATv2's zigzag order of DCT coefficients
+    "tensor-last": lambda x: x[..., torch.tensor([3, -1, 0])] + 1,
+    "dim-0": lambda x: x[[1, 0, 1]] - x[0],
+}
+
+
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("name", sorted(INDEX_CASES))
+def test_constant_advanced_indexing_is_a_gather(name: str, dialect: str) -> None:
+    compile_whole(Fn(INDEX_CASES[name]), torch.randn(2, 3, 9), dialect=dialect)
