@@ -1,8 +1,10 @@
 """Ops peer NNAPI converters lower and we now do too (issue 10): sin, amax / amin, prod,
 any / all, dtype conversions (CAST, or SELECT / NOT_EQUAL for bool), repeat / tile (TILE) and
-repeat_interleave (TILE or a constant GATHER). Each compiles whole in both capture dialects and
-matches eager on the virtual device; reductions and TILE of NHWC images read the stored layout
-(no layout conversion) where the kept dims stay in PyTorch's order."""
+repeat_interleave (TILE or a constant GATHER), and indexing by a constant list (GATHER). Each
+compiles whole in both capture dialects and matches eager on the virtual device; reductions and
+TILE of NHWC images read the stored layout (no layout conversion) where the kept dims stay in
+PyTorch's order. Also XCiT's two blocks that stopped it: a positional encoding computed from
+constants (folded) and its cross-covariance q/k/v split."""
 
 from __future__ import annotations
 
@@ -112,3 +114,42 @@ INDEX_CASES = {
 @pytest.mark.parametrize("name", sorted(INDEX_CASES))
 def test_constant_advanced_indexing_is_a_gather(name: str, dialect: str) -> None:
     compile_whole(Fn(INDEX_CASES[name]), torch.randn(2, 3, 9), dialect=dialect)
+
+
+class ConstantBranch(nn.Module):
+    """XCiT's positional encoding: a conv (a module call) of a fixed grid, repeated over the
+    batch and added. Folded at compile time, in NNAPI it is one constant."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(2, 4, 1)
+        self.register_buffer("grid", torch.stack(torch.meshgrid(
+            torch.linspace(0, 1, 7), torch.linspace(0, 1, 9), indexing="ij")).unsqueeze(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.proj(self.grid).repeat(x.shape[0], 1, 1, 1)
+
+
+class CrossCovariance(nn.Module):
+    """XCiT's q/k/v split: ``reshape(B, N, 3, H, D).permute(2, 0, 3, 4, 1)``, each piece
+    [B, H, D, N], then attention over channels."""
+
+    def __init__(self, c: int = 12, heads: int = 3) -> None:
+        super().__init__()
+        self.heads, self.qkv, self.proj = heads, nn.Linear(c, 3 * c), nn.Linear(c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 4, 1).unbind(0)
+        q, k = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(k, dim=-1)
+        a = (q @ k.transpose(-2, -1)).softmax(-1)
+        return self.proj((a @ v).permute(0, 3, 1, 2).reshape(b, n, c))
+
+
+@pytest.mark.parametrize("target", ["android-10", "android-13"])
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("name", ["constant-branch", "cross-covariance"])
+def test_xcit_blocks_compile_whole(name: str, dialect: str, target: str) -> None:
+    model, shape = {"constant-branch": (ConstantBranch, IMG),
+                    "cross-covariance": (CrossCovariance, SEQ)}[name]
+    compile_whole(model(), torch.randn(*shape), dialect=dialect, target=target)
