@@ -153,3 +153,22 @@ def test_xcit_blocks_compile_whole(name: str, dialect: str, target: str) -> None
     model, shape = {"constant-branch": (ConstantBranch, IMG),
                     "cross-covariance": (CrossCovariance, SEQ)}[name]
     compile_whole(model(), torch.randn(*shape), dialect=dialect, target=target)
+
+
+EXPAND_CASES = {
+    "float": (lambda x: x[:, :1].expand(-1, 5, -1) * 2, "tile"),
+    "new-dims": (lambda x: x[0, 0].expand(2, 3, 12).contiguous() - 1, "tile"),
+    "int": (lambda x: x.argmax(-1, keepdim=True).expand(-1, -1, 4), "tile"),
+    "bool": (lambda x: (x[:, :, :1] > 0).expand_as(x), "logical_or"),
+    "broadcast-to": (lambda x: torch.broadcast_to(x[:1], (3, 5, 12)).contiguous(), "tile"),
+}
+
+
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("name", sorted(EXPAND_CASES))
+def test_expand_is_a_tile(name: str, dialect: str) -> None:
+    """expand / expand_as / broadcast_to (then .contiguous()): TILE for float and int32 data."""
+    f, op = EXPAND_CASES[name]
+    cm = compile_whole(Fn(f), torch.randn(*SEQ), dialect=dialect)
+    assert cm.graph is not None
+    assert op in [o.mnemonic for seg in cm.graph.segments for o in seg.program.ops]
