@@ -59,8 +59,8 @@ def split_permutes(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Nod
         if not isinstance(ex, torch.Tensor) or ex.dim() <= 4:
             continue
         perm = _perm(node, ex.dim())
-        if perm is None:
-            continue
+        if perm is None or any(u.op == "output" for u in node.users):
+            continue  # a rank > 4 model output stays as it is: host code makes it either way
         cur, val, order = src, ex, list(range(ex.dim()))
         for start, split, end in block_swaps(perm):
             size = [int(ex.shape[d]) for d in order]
