@@ -22,9 +22,7 @@ VALUES = {"prototype": {"yes", "partial", "no", "n/a"}}
 #: Gaps that work in progress elsewhere may close; reported only.
 IN_FLUX = {"matmul", "bmm", "addmm", "layer_norm", "gelu", "gru", "lstm", "rnn_tanh"}
 #: Every other gap, as of 2026-11-29: NNAPI has the op, a peer converts it, we do not.
-PINNED_GAPS = {
-    "sin", "amax", "amin", "prod", "any", "cast", "tile",
-}
+PINNED_GAPS: set[str] = set()  # none left: every op a peer converts to NNAPI, we convert too
 
 
 def _gen() -> ModuleType:

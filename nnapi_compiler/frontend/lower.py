@@ -120,8 +120,9 @@ def _static(node: torch.fx.Node, static: set[torch.fx.Node]) -> bool:
         return True
     if node.op not in ("call_function", "call_method", "call_module"):
         return False
-    # A module applied to constants (EdgeNeXt's Fourier position encoding: a 1x1 conv of a
-    # tensor built from the input's shape) is a constant too, as a function call would be.
+    # A module applied to constants (EdgeNeXt's Fourier position encoding, XCiT's conv of a
+    # constant grid) is a constant too, as a function call would be: its parameters are
+    # constants and the model is in eval mode, so its example output is its value.
     return all(n in static for n in node.all_input_nodes)
 
 

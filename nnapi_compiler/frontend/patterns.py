@@ -60,7 +60,10 @@ def rewrite(cap: Captured) -> int:
     for split in (split_unfolds, commute_expands, split_permutes):  # windows merging cannot take
         replaced.update(split(cap.gm))
     replaced.update(reduce_rank(cap.gm))  # rank-5/6 views the shuffle rewrite did not take
-    replaced.update(split_permutes(cap.gm))  # rank-5/6 permutes that merging did not reduce
+    split = split_permutes(cap.gm)  # rank-5/6 permutes that merging did not reduce
+    if split:
+        replaced.update(split)
+        replaced.update(reduce_rank(cap.gm))  # the views around them are reshapes now
     cap.out_leaves = [replaced.get(x, x) if isinstance(x, torch.fx.Node) else x for x in cap.out_leaves]
     return len(replaced)
 

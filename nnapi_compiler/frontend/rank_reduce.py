@@ -19,7 +19,10 @@ boundary between adjacent dims k, k+1 of every cluster value, the ops decide whe
 - stack of rank-4 (or cluster) tensors along d: the boundaries around d are cut, the others
   tie to the stacked tensors' (a tensor from outside is reshaped to the merged form);
 - sum / mean over dims: boundaries between reduced and kept dims are cut; kept neighbours tie;
-- softmax / log_softmax over dim d: the boundaries around d are cut.
+- softmax / log_softmax over dim d: the boundaries around d are cut;
+- linear (over the last dim): the last boundary is cut, the others tie;
+- a reader leaving the cluster by selecting one index of dim d (``x[:, i]``, ``select``): the
+  boundaries around d are cut.
 Any other reader of a cluster value leaves the cluster as it is. When every cluster value has
 rank <= 4 after merging, the cluster is rebuilt with merged shapes; operands from outside are
 reshaped to the merged form, and results leaving through a reduction are reshaped back.
@@ -43,6 +46,7 @@ _ELEMENTWISE = {"add", "sub", "mul", "div", "truediv", "relu", "sigmoid", "neg",
 _REDUCE = {"sum", "mean"}
 _PERMUTE = {"permute", "transpose"}
 _SOFTMAX = {"softmax", "log_softmax", "_softmax", "_log_softmax"}
+_LINEAR = {"linear"}
 
 
 def _ex(a: Any) -> Any:
@@ -223,6 +227,13 @@ def _constrain(cluster: set[torch.fx.Node], b: _Boundaries) -> bool:
                 if pos[k + 1] != pos[k] + 1:
                     b.force((src, k))
             continue
+        if name in _LINEAR:
+            if any(isinstance(a, torch.fx.Node) and a in cluster for a in [*n.args[1:], *n.kwargs.values()]):
+                return False
+            for k in range(rin - 1):
+                b.tie((n, k), (src, k))
+            b.force((src, rin - 2))
+            continue
         if name in _REDUCE or name in _SOFTMAX:
             dims = _dims(n, rin)
             if dims is None:
@@ -259,6 +270,12 @@ def _readers_ok(cluster: set[torch.fx.Node], b: _Boundaries) -> bool:
                 continue
             if name in _RESHAPES and u.args and u.args[0] is n:
                 continue
+            picked = _selected_dim(u, n)
+            if picked is not None:
+                for k in (picked - 1, picked):
+                    if 0 <= k < _rank(n) - 1:
+                        b.force((n, k))
+                continue
             dims = _dims(u, _rank(n)) if name in _REDUCE and u.args and u.args[0] is n else None
             if dims is None:
                 return False
@@ -282,6 +299,30 @@ def _is_shape_read(u: torch.fx.Node) -> bool:
 def known(value: Any) -> Any:
     """The value a shape read of a rewritten node gave (that node is gone; its shape is fixed)."""
     return value
+
+
+def _selected_dim(u: torch.fx.Node, n: torch.fx.Node) -> int | None:
+    """The dim ``u`` picks one index of, when ``u`` is ``n[:, ..., i]`` or ``n.select(d, i)``."""
+    if not u.args or u.args[0] is not n:
+        return None
+    name, r = _name(u), _rank(n)
+    if name == "select" and len(u.args) == 3 and all(isinstance(a, int) for a in u.args[1:]):
+        return u.args[1] % r  # type: ignore[operator]
+    if name != "getitem" or not isinstance(u.args[1], tuple):
+        return None
+    idx = u.args[1]
+    full = slice(None)
+    ints = [k for k, i in enumerate(idx) if isinstance(i, int) and not isinstance(i, bool)]
+    if len(ints) != 1 or len(idx) > r or any(i != full for k, i in enumerate(idx) if k != ints[0]):
+        return None
+    return ints[0]
+
+
+def _index_of(u: torch.fx.Node) -> int:
+    """The index a ``_selected_dim`` reader picks."""
+    if _name(u) == "select":
+        return int(u.args[2])  # type: ignore[arg-type]
+    return next(i for i in u.args[1] if isinstance(i, int))  # type: ignore[union-attr]
 
 
 def _evaluate(node: torch.fx.Node) -> Any:
@@ -358,6 +399,8 @@ def _rebuild(gm: torch.fx.GraphModule, cluster: set[torch.fx.Node],
             assert p is not None
             perm = list(dict.fromkeys(gi[d] for d in p))
             new[n] = make(n, torch.permute, (new[src], perm))
+        elif name in _LINEAR:
+            new[n] = make(n, torch.nn.functional.linear, (new[src], *n.args[1:]), dict(n.kwargs))
         elif name in _REDUCE or name in _SOFTMAX:
             gi = group_of(src)
             dims = sorted({gi[d] for d in _dims(n, _rank(src)) or []})
@@ -395,8 +438,15 @@ def _rebuild(gm: torch.fx.GraphModule, cluster: set[torch.fx.Node],
             if _name(u) in _RESHAPES:
                 u.replace_input_with(n, new[n])
                 continue
-            # A reduction leaving the cluster: rebuild it merged, then reshape back.
             gi = group_of(n)
+            picked = _selected_dim(u, n)
+            if picked is not None:  # one index of a dim that is a group of its own
+                r = make(u, torch.select, (new[n], gi[picked], _index_of(u)))
+                back = make(u, torch.reshape, (r, list(_ex(u).shape)))
+                u.replace_all_uses_with(back)
+                out[u] = back
+                continue
+            # A reduction leaving the cluster: rebuild it merged, then reshape back.
             dims = sorted({gi[d] for d in _dims(u, _rank(n)) or []})
             fn = torch.sum if _name(u) == "sum" else torch.mean
             r = make(u, fn, (new[n], dims, _keepdim(u)))

@@ -6,7 +6,7 @@ data flows from or to spatial ops, and rewrites every op for the new storage:
 
 - spatial ops (convs, pools, resizes) read and write NHWC: the layout flag disappears;
 - elementwise ops follow their inputs; broadcast constants are permuted, not transposed at run time;
-- concat / mean / softmax / pad / slice axes are remapped to physical axes;
+- concat / reductions / softmax / pad / slice / tile axes are remapped to physical axes;
 - FULLY_CONNECTED reading an NHWC image gets its weight columns permuted to H, W, C order, so
   the flatten before a classifier costs nothing;
 - reshapes read NHWC data directly when its element order equals PyTorch's (C == 1 or
@@ -186,6 +186,8 @@ class _Layout:
             return self.rebuild(rw, op, axis=L2P[1])
         if isinstance(op, ops.Softmax | ops.ChannelShuffle | ops.Gather | ops.LocalResponseNorm):
             return self.rebuild(rw, op, axis=L2P[op.axis])
+        if isinstance(op, ops.Tile):
+            return self.rebuild(rw, op, multiples=tuple(op.multiples[i] for i in NHWC))
         if isinstance(op, ops.Pad):  # PadV2 too
             return self.rebuild(rw, op, pads=tuple(op.pads[NHWC[i]] for i in range(4)))
         if isinstance(op, ops.StridedSlice) and not op.shrink_mask:

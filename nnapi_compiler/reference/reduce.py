@@ -1,4 +1,4 @@
-"""Reduction kernels: MEAN, REDUCE_SUM/MAX/MIN/PROD, SOFTMAX, LOG_SOFTMAX, ARGMAX/ARGMIN.
+"""Reduction kernels: MEAN, REDUCE_SUM/MAX/MIN/PROD/ANY/ALL, SOFTMAX, LOG_SOFTMAX, ARGMAX/ARGMIN.
 
 Axes follow NNAPI: duplicates allowed, negative axes count from the end, an empty axis list
 reduces nothing (unlike torch, where dim=[] reduces everything), and a result reduced to a
@@ -83,6 +83,21 @@ def _reduce_arith(call: KernelCall) -> Bound:
 )
 def _reduce_select(call: KernelCall) -> Bound:
     return bound(reduce, OpCode(call.op).name.lower(), In(0), call.ints(1), call.flag(2))
+
+
+def reduce_logical(is_any: bool, x: torch.Tensor, axes: list[int], keep_dims: bool) -> torch.Tensor:
+    """REDUCE_ANY (logical or) / REDUCE_ALL (logical and) of BOOL8 values over ``axes``."""
+    dims = _axes(x, axes)
+    y = x
+    for i in range(len(dims) - 1, -1, -1):  # last axis first keeps indices valid
+        y = torch.any(y, dim=dims[i], keepdim=keep_dims) if is_any else \
+            torch.all(y, dim=dims[i], keepdim=keep_dims)
+    return scalar_shape(y)
+
+
+@kernel(OpCode.REDUCE_ANY, OpCode.REDUCE_ALL, inputs=["TIb"], types={"BOOL8"})
+def _reduce_logical(call: KernelCall) -> Bound:
+    return bound(reduce_logical, call.op == OpCode.REDUCE_ANY, In(0), call.ints(1), call.flag(2))
 
 
 def softmax(x: torch.Tensor, beta: float, axis: int) -> torch.Tensor:

@@ -145,7 +145,7 @@ def test_bool_and_int64_values_reach_host_code_with_their_dtypes(name: str) -> N
     NNAPI boundary as int32 0 / 1 and int64 as int32, cast back before the torch call."""
     from ..conftest import run_compiled
 
-    f = {"bool-to-float": lambda x: (x > 0).float() * x,
+    f = {"bool-to-float": lambda x: (x > 0).cumsum(-1).float() * x,
          "bool-mask-index": lambda x: x[x.argmax(-1) > 3],
          "int64-arith": lambda x: (x.argmax(-1) * 2, x.argmax(-1).float())}[name]
     cm, got, ref = run_compiled(Fn(f), torch.randn(2, 5, 6))

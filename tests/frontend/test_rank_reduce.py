@@ -138,6 +138,57 @@ def test_scrambled_permute_becomes_rank_4_transposes(export: bool, batch: int) -
                        torch.randn(batch, 4, 3, 5), export=export, merges=True)
 
 
+class DctStem(nn.Module):
+    """CSATv2's stem: k x k patches (a rank-6 permute nothing merges), a separable transform
+    (linear over the last dim, transposes of the last two), a constant reordering of the
+    coefficients, then a rank-5 permute whose channel slices feed three convs."""
+
+    def __init__(self, k: int, export: bool = False) -> None:
+        super().__init__()
+        self.k, self.export = k, export
+        self.register_buffer("t", torch.randn(k, k))
+        self.order = torch.randperm(k * k).tolist()
+        self.convs = nn.ModuleList(nn.Conv2d(k * k, 2, 1) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _export_branch(x, self.export)
+        b, c, h, w = x.shape
+        k = self.k
+        x = x.reshape(b, c, h // k, k, w // k, k).permute(0, 2, 4, 1, 3, 5)
+        x = torch.nn.functional.linear(torch.nn.functional.linear(x, self.t).transpose(-1, -2), self.t)
+        x = x.transpose(-1, -2).reshape(-1, c, k * k)[:, :, self.order]
+        x = x.reshape(b, h // k, w // k, c, -1).permute(0, 3, 4, 1, 2).contiguous()
+        return torch.cat([conv(x[:, i]) for i, conv in enumerate(self.convs)], 1)
+
+
+@pytest.mark.parametrize("export", [False, True], ids=["fx", "export"])
+def test_dct_stem_compiles_whole(export: bool) -> None:
+    model, x = DctStem(4, export), torch.randn(2, 3, 8, 12)
+    check_rank_rewrite(model, x, export, merges=True)
+    cm, got, ref = run_compiled(model, x)
+    assert_close_scaled(got, ref)
+    assert cm.stats["host_ops"] == 0 and cm.stats["segments"] == 1, cm.stats
+
+
+class Permuted(nn.Module):
+    def __init__(self, shape: tuple[int, ...], perm: list[int]) -> None:
+        super().__init__()
+        self.shape, self.perm = shape, perm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(self.shape).permute(self.perm).reshape(x.shape[0], -1) * 2
+
+
+@settings(max_examples=examples(1.0), deadline=None)
+@given(dims=st.lists(st.integers(1, 3), min_size=5, max_size=6), data=st.data())
+def test_any_rank_5_6_permute_is_rewritten_exactly(dims: list[int], data: st.DataObject) -> None:
+    perm = data.draw(st.permutations(range(len(dims))))
+    n = 1
+    for d in dims:
+        n *= d
+    check_rank_rewrite(Permuted(tuple(dims), list(perm)), torch.randn(1, n), export=False, merges=True)
+
+
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[nn.Module, torch.Tensor, bool]:
     export = draw(st.booleans())

@@ -223,7 +223,16 @@ def _reduce_cases() -> dict[str, Callable[[G], Builder]]:
         "log_softmax": lambda g: one_op(Op.LOG_SOFTMAX, [In(f(g, 2, 7)), 1.5, -1], (2, 7)),
         "reduce_sum": lambda g: one_op(Op.REDUCE_SUM, [In(f(g, 2, 5, 4, 3)), ints(1, 2), True], (2, 1, 1, 3)),
         "reduce_sum_drop": lambda g: one_op(Op.REDUCE_SUM, [In(f(g, 2, 5, 3)), ints(0, -1), False], (5,)),
+        "reduce_max": lambda g: one_op(Op.REDUCE_MAX, [In(f(g, 2, 5, 4, 3)), ints(1, 3), True], (2, 1, 4, 1)),
+        "reduce_min_drop": lambda g: one_op(Op.REDUCE_MIN, [In(f(g, 2, 5, 3)), ints(-1), False], (2, 5)),
+        "reduce_prod": lambda g: one_op(Op.REDUCE_PROD, [In(f(g, 2, 5, 3)), ints(0, 2), False], (5,)),
+        "reduce_any": lambda g: one_op(Op.REDUCE_ANY, [In(f(g, 3, 4, 5) > 1), ints(1, 2), False], (3,)),
+        "reduce_all": lambda g: one_op(Op.REDUCE_ALL, [In(f(g, 3, 4, 5) > -1.5), ints(-1), True], (3, 4, 1)),
     }
+    for dt, tag in ((torch.uint8, "u8"), (torch.int8, "s8")):
+        cases[f"reduce_max_{tag}"] = lambda g, d=dt: qop(
+            Op.REDUCE_MAX, [In(q(g, d, 2, 5, 3), 0.1, 3), ints(1), False], (2, 3), _CODES[d], 0.1, 3
+        )
     for dt, tag, zp in ((torch.uint8, "u8", 0), (torch.int8, "s8", -128)):
         cases[f"mean_{tag}"] = lambda g, d=dt: qop(
             Op.MEAN, [In(q(g, d, 1, 5, 4, 3), 0.1, 3), ints(1, 2), 1], (1, 1, 1, 3), _CODES[d], 0.1, 3
@@ -436,6 +445,9 @@ def _logic_cases() -> dict[str, Callable[[G], Builder]]:
 
     cases["topk_v2"] = topk
     cases["argmin"] = lambda g: one_op(Op.ARGMIN, [In(f(g, 2, 3, 4).round()), -1], (2, 3), i32)
+    cases["cast_float_to_int"] = lambda g: one_op(Op.CAST, [In(f(g, 3, 4) * 5)], (3, 4), i32)
+    cases["cast_int_to_float"] = lambda g: one_op(
+        Op.CAST, [In(torch.randint(-99, 99, (3, 4), generator=g, dtype=torch.int32))], (3, 4), F32)
     return cases
 
 

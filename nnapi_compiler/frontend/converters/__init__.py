@@ -5,6 +5,7 @@ from . import (
     arith,
     attention,
     conv,
+    convert,
     linalg,
     logic,
     mathops,
@@ -18,7 +19,8 @@ from . import (
     shape,
     slicing,
     smooth,
+    tile,
 )
 
-__all__ = ["activation", "arith", "attention", "conv", "linalg", "logic", "mathops", "norm", "pool", "qdq",
-           "quantized", "reduce", "resize", "sequence", "shape", "slicing", "smooth"]
+__all__ = ["activation", "arith", "attention", "conv", "convert", "linalg", "logic", "mathops", "norm",
+           "pool", "qdq", "quantized", "reduce", "resize", "sequence", "shape", "slicing", "smooth", "tile"]

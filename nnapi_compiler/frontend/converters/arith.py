@@ -161,24 +161,3 @@ def stochastic_depth(ctx: Ctx, a: dict) -> Any:
     if a["training"] and a["p"] > 0:
         raise Misuse("stochastic depth in training mode; call model.eval() first")
     return value(a["input"])
-
-
-_NOOP_TO_KEYS = {"device", "dtype", "non_blocking", "copy", "memory_format", "layout",
-                 "pin_memory"}
-
-
-@converter("to", "cpu", "float", "type_as",
-           *_aten("to.dtype", "to.device", "to.dtype_layout", "to.other", "_to_copy.default",
-                  "lift_fresh_copy.default", "type_as.default"),
-           sig=lambda input, *args, **kwargs: None)
-def to(ctx: Ctx, a: dict) -> Any:
-    """``x.to("cpu")``, ``x.to(torch.float32)``, ``x.float()``, ``x.cpu()``...: conversions
-    that leave a float32 CPU tensor as it is are identities; real dtype changes are refused."""
-    x = value(a["input"])
-    ex = ctx.example
-    if not isinstance(ex, torch.Tensor) or ex.dtype != x.type.torch_dtype or ex.device.type != "cpu":
-        raise Refuse(f"conversion to {getattr(ex, 'dtype', type(ex).__name__)} changes the tensor; "
-                     "only no-op conversions are supported")
-    if any(k not in _NOOP_TO_KEYS for k in a["kwargs"]):
-        raise Refuse(f"unexpected conversion arguments {sorted(a['kwargs'])}")
-    return x

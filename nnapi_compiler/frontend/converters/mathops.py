@@ -1,4 +1,4 @@
-"""Math: sqrt, rsqrt, exp, log, abs, floor, reciprocal, square, maximum/minimum of two tensors,
+"""Math: sqrt, rsqrt, exp, log, sin, abs, floor, reciprocal, square, maximum/minimum of two tensors,
 clamp_min/clamp_max, addcmul/addcdiv, pow with the scalar exponents PyTorch itself special-cases,
 sum (REDUCE_SUM), vector norms (p = 1, 2) and F.normalize.
 
@@ -49,6 +49,11 @@ def exp(ctx: Ctx, a: dict) -> Any:
 @converter(*unary("log"), sig=lambda input: None)
 def log(ctx: Ctx, a: dict) -> Any:
     return ctx.emit(ops.Log, x=_float(a["input"]))
+
+
+@converter(*unary("sin"), sig=lambda input: None)
+def sin(ctx: Ctx, a: dict) -> Any:
+    return ctx.emit(ops.Sin, x=_float(a["input"]))
 
 
 @converter(*unary("abs"), *unary("absolute"), sig=lambda input: None)

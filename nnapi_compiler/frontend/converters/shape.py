@@ -1,6 +1,6 @@
 """Shape ops: view/reshape/flatten/squeeze/unsqueeze (one RESHAPE to the static shape),
-permute/transpose (TRANSPOSE), cat and stack (CONCATENATION), channel shuffle, and pixel
-shuffle / unshuffle (DEPTH_TO_SPACE / SPACE_TO_DEPTH with a channel GATHER)."""
+permute/transpose (TRANSPOSE), cat and stack (CONCATENATION), expand (TILE), channel shuffle,
+and pixel shuffle / unshuffle (DEPTH_TO_SPACE / SPACE_TO_DEPTH with a channel GATHER)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ir import ops
+from ...ir.codes import OperandCode
 from ..lower import Ctx
 from ..registry import Refuse, converter
 from ._util import axis, dims_arg, value
@@ -151,10 +152,11 @@ def pixel_unshuffle(ctx: Ctx, a: dict) -> Any:
 
 @converter("expand", "expand_as", torch.broadcast_to, "broadcast_to",
            *_aten("expand.default", "expand_as.default", "broadcast_to.default"),
-           sig=lambda input, *args, **kwargs: None)
+           sig=lambda input, *args, **kwargs: None, typed=True)
 def expand(ctx: Ctx, a: dict) -> Any:
-    """Broadcast to the example's shape: MUL by ones shaped like the new dims only (x * 1 is x
-    exactly, signed zeros, infinities and NaN included)."""
+    """Broadcast to the example's shape: a RESHAPE adding leading 1s, then TILE along the
+    size-1 dims (data movement, exact for float, int32 and quantized data alike; bool, which
+    TILE does not take, is LOGICAL_OR with false)."""
     x = value(a["input"])
     target = tuple(ctx.example.shape)
     if tuple(x.type.shape) == target:
@@ -162,5 +164,8 @@ def expand(ctx: Ctx, a: dict) -> Any:
     if len(target) > 4:
         raise Refuse(f"expand to rank {len(target)} (> 4) has no NNAPI form")
     src = (1,) * (len(target) - x.type.rank) + tuple(x.type.shape)
-    ones = [t if s == 1 else 1 for s, t in zip(src, target, strict=True)]
-    return ctx.emit(ops.Mul, a=x, b=ctx.const(torch.ones(ones)))
+    multiples = tuple(t if s == 1 else 1 for s, t in zip(src, target, strict=True))
+    x = reshape_to(ctx, x, src)
+    if x.type.code == OperandCode.TENSOR_BOOL8:
+        return ctx.emit(ops.LogicalOr, a=x, b=ctx.const(torch.zeros(multiples, dtype=torch.bool)))
+    return ctx.emit(ops.Tile, x=x, multiples=multiples)

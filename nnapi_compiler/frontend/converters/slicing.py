@@ -1,4 +1,5 @@
-"""Indexing and padding: ``x[...]`` with ints, slices (with steps), None and Ellipsis;
+"""Indexing and padding: ``x[...]`` with ints, slices (with steps), None and Ellipsis, or one
+constant index list (GATHER);
 narrow/select/slice spellings (STRIDED_SLICE), chunk/split/unbind, F.pad and the ``nn.*Pad*d``
 modules (constant: PAD / PAD_V2; reflect, replicate and circular: GATHER) and roll (GATHER)."""
 
@@ -56,7 +57,7 @@ def getitem(ctx: Ctx, a: dict) -> Any:
     x = value(x)
     idx = idx if isinstance(idx, tuple) else (idx,)
     if any(isinstance(i, Value | torch.Tensor | list) for i in idx):
-        raise Refuse("advanced (tensor/list) indexing is not supported")
+        return _constant_index(ctx, x, idx)
     n_real = sum(1 for i in idx if i is not None and i is not Ellipsis)
     dims: dict[int, slice | int] = {}
     d = 0
@@ -71,6 +72,42 @@ def getitem(ctx: Ctx, a: dict) -> Any:
             dims[d] = i
             d += 1
     return strided_slice(ctx, x, dims)
+
+
+def _gather_constant(ctx: Ctx, x: Value, d: int, index: Any) -> Value:
+    """``x`` indexed along ``d`` by a constant 1-D integer list or tensor: one GATHER."""
+    t = index if isinstance(index, torch.Tensor) else torch.tensor(index)
+    if isinstance(index, Value) or t.dim() != 1 or t.dtype not in (torch.int64, torch.int32):
+        raise Refuse("advanced indexing is supported with one constant 1-D integer index only")
+    n = x.type.shape[d]
+    flat = [int(i) for i in t.tolist()]
+    if not flat or any(not -n <= i < n for i in flat):
+        raise Refuse(f"index out of range for a dim of size {n}")
+    return ctx.emit(ops.Gather, x=x, axis=d, indices=tuple(i % n for i in flat))
+
+
+def _constant_index(ctx: Ctx, x: Value, idx: tuple) -> Value:
+    """``x[:, :, perm]`` (CSATv2's zigzag order of DCT coefficients): full slices, then one
+    constant list of indices."""
+    full = slice(None)
+    lists = [k for k, i in enumerate(idx) if isinstance(i, Value | torch.Tensor | list)]
+    rest = [i for k, i in enumerate(idx) if k != lists[0]]
+    if len(lists) != 1 or any(i is not Ellipsis and i != full for i in rest) or \
+            sum(i is Ellipsis for i in idx) > 1:
+        raise Refuse("advanced indexing is supported as x[:, ..., index] with one constant index")
+    k = lists[0]
+    d = k if Ellipsis not in idx[:k] else x.type.rank - (len(idx) - k)
+    return _gather_constant(ctx, x, axis(d, x.type.rank), idx[k])
+
+
+@converter(*_aten("index.Tensor"), sig=lambda input, indices: None)
+def aten_index(ctx: Ctx, a: dict) -> Any:
+    """torch.export's spelling of ``x[:, :, index]``: None for each leading full slice."""
+    x, indices = value(a["input"]), list(a["indices"])
+    given = [k for k, i in enumerate(indices) if i is not None]
+    if len(given) != 1:
+        raise Refuse("advanced indexing is supported with one constant index only")
+    return _gather_constant(ctx, x, given[0], indices[given[0]])
 
 
 @converter(*_aten("slice.Tensor"), sig=lambda input, dim=0, start=None, end=None, step=1: None)

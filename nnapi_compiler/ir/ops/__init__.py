@@ -32,6 +32,7 @@ from .elementwise import (
     Relu1,
     Relu6,
     Rsqrt,
+    Sin,
     Sqrt,
     Sub,
     Tanh,
@@ -41,6 +42,7 @@ from .linear import BatchMatmul, FullyConnected
 from .logic import (
     ArgMax,
     ArgMin,
+    Cast,
     Equal,
     ExpandDims,
     GatherIndices,
@@ -56,7 +58,19 @@ from .logic import (
     TopK,
 )
 from .quant import Dequantize, Quantize
-from .reduce import InstanceNorm, LocalResponseNorm, LogSoftmax, Mean, ReduceSum, Softmax
+from .reduce import (
+    InstanceNorm,
+    LocalResponseNorm,
+    LogSoftmax,
+    Mean,
+    ReduceAll,
+    ReduceAny,
+    ReduceMax,
+    ReduceMin,
+    ReduceProd,
+    ReduceSum,
+    Softmax,
+)
 from .resize import ResizeBilinear, ResizeNearest
 from .shape import (
     ChannelShuffle,
@@ -68,6 +82,7 @@ from .shape import (
     Reshape,
     SpaceToDepth,
     StridedSlice,
+    Tile,
     Transpose,
 )
 
@@ -103,6 +118,7 @@ __all__ = [
     "ArgMin",
     "AveragePool2d",
     "BatchMatmul",
+    "Cast",
     "ChannelShuffle",
     "Concatenation",
     "Constant",
@@ -151,6 +167,11 @@ __all__ = [
     "Pow",
     "Prelu",
     "Quantize",
+    "ReduceAll",
+    "ReduceAny",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
     "ReduceSum",
     "Relu",
     "Relu1",
@@ -160,12 +181,14 @@ __all__ = [
     "ResizeNearest",
     "Rsqrt",
     "Select",
+    "Sin",
     "Softmax",
     "SpaceToDepth",
     "Sqrt",
     "StridedSlice",
     "Sub",
     "Tanh",
+    "Tile",
     "TopK",
     "Transpose",
     "TransposeConv2d",

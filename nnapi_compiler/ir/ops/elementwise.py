@@ -148,6 +148,7 @@ Rsqrt = _unary("Rsqrt", OpCode.RSQRT)
 Abs = _unary("Abs", OpCode.ABS)
 Neg = _unary("Neg", OpCode.NEG)
 Floor = _unary("Floor", OpCode.FLOOR)
+Sin = _unary("Sin", OpCode.SIN)
 
 
 @attrs.frozen(kw_only=True)

@@ -1,7 +1,8 @@
 """Comparison, logic, selection and arg-reduction NNAPI ops (all FL3): EQUAL ... GREATER_EQUAL
 and LOGICAL_AND / OR / NOT produce TENSOR_BOOL8; SELECT picks between two same-shape tensors by
 a BOOL8 condition; ARGMAX / ARGMIN reduce one axis to TENSOR_INT32 indices; EXPAND_DIMS and
-GATHER with run-time indices serve argmax(keepdim) and embedding lookups.
+GATHER with run-time indices serve argmax(keepdim) and embedding lookups; CAST converts
+between FLOAT32 and INT32 (float to int truncates toward zero, as PyTorch does).
 
 None of them declares ``layout_follows``: the layout pass gives them PyTorch's (contiguous) order,
 which is always exact; their axes and shapes are logical ones.
@@ -238,3 +239,32 @@ class TopK(NnapiOp):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, i32(self.k)]
+
+
+#: CAST pairs legal at FL3 that the compiler emits (FLOAT16 and QUANT8 casts are not used;
+#: BOOL8 has only the identity cast, from FL4, so bool conversions use comparisons / SELECT).
+CAST_PAIRS = frozenset({(OperandCode.TENSOR_FLOAT32, OperandCode.TENSOR_INT32),
+                        (OperandCode.TENSOR_INT32, OperandCode.TENSOR_FLOAT32)})
+
+
+@attrs.frozen(kw_only=True)
+class Cast(NnapiOp):
+    """CAST (FL3): the same shape, values converted to ``to``."""
+
+    mnemonic: ClassVar[str] = "cast"
+    code: ClassVar[OpCode] = OpCode.CAST
+    results: tuple[Value, ...] = ()
+    x: Value
+    to: OperandCode = attrs.field(converter=OperandCode)
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        return (TensorType(self.to, self.x.type.shape),)
+
+    def check(self) -> list[str]:
+        if (self.x.type.code, self.to) not in CAST_PAIRS:
+            return [f"CAST from {self.x.type.code.name} to {self.to.name} is not emitted"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x]

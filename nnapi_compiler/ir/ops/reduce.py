@@ -1,6 +1,6 @@
-"""Axis-reducing NNAPI ops: MEAN, REDUCE_SUM, SOFTMAX, LOG_SOFTMAX (axes are physical NNAPI axes) and
-INSTANCE_NORMALIZATION (statistics over H and W) and LOCAL_RESPONSE_NORMALIZATION (a window along
-one axis)."""
+"""Axis-reducing NNAPI ops: MEAN, REDUCE_SUM / MAX / MIN / PROD / ANY / ALL, SOFTMAX, LOG_SOFTMAX
+(axes are physical NNAPI axes), INSTANCE_NORMALIZATION (statistics over H and W) and
+LOCAL_RESPONSE_NORMALIZATION (a window along one axis)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,40 @@ class ReduceSum(Mean):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, IntVector(self.axes), boolean(self.keep_dims)]
+
+
+@attrs.frozen(kw_only=True)
+class ReduceMax(ReduceSum):
+    """REDUCE_MAX (FL3; a quantized result keeps the input's scale and zero point)."""
+
+    mnemonic: ClassVar[str] = "reduce_max"
+    code: ClassVar[OpCode] = OpCode.REDUCE_MAX
+
+
+@attrs.frozen(kw_only=True)
+class ReduceMin(ReduceSum):
+    mnemonic: ClassVar[str] = "reduce_min"
+    code: ClassVar[OpCode] = OpCode.REDUCE_MIN
+
+
+@attrs.frozen(kw_only=True)
+class ReduceProd(ReduceSum):
+    mnemonic: ClassVar[str] = "reduce_prod"
+    code: ClassVar[OpCode] = OpCode.REDUCE_PROD
+
+
+@attrs.frozen(kw_only=True)
+class ReduceAny(ReduceSum):
+    """REDUCE_ANY (FL3): logical or of TENSOR_BOOL8 values."""
+
+    mnemonic: ClassVar[str] = "reduce_any"
+    code: ClassVar[OpCode] = OpCode.REDUCE_ANY
+
+
+@attrs.frozen(kw_only=True)
+class ReduceAll(ReduceSum):
+    mnemonic: ClassVar[str] = "reduce_all"
+    code: ClassVar[OpCode] = OpCode.REDUCE_ALL
 
 
 @attrs.frozen(kw_only=True)

@@ -1,5 +1,5 @@
 """Data-movement NNAPI ops: reshape, transpose, concatenation, strided slice, padding, gather,
-channel shuffle, depth-to-space and space-to-depth.
+tile, channel shuffle, depth-to-space and space-to-depth.
 
 Axes, perms and slice bounds are physical (NNAPI) axes of the operand as stored.
 """
@@ -271,6 +271,33 @@ class Gather(NnapiOp):
 
     def nnapi_operands(self) -> list[Operand]:
         return [self.x, i32(self.axis), IntVector(self.indices)]
+
+
+@attrs.frozen(kw_only=True)
+class Tile(NnapiOp):
+    """TILE (FL3): out dim i = in dim i * multiples[i], the input repeated whole along each axis
+    (``Tensor.repeat``). Data movement only, so it follows its input's storage order."""
+
+    mnemonic: ClassVar[str] = "tile"
+    code: ClassVar[OpCode] = OpCode.TILE
+    layout_follows: ClassVar[bool] = True
+    results: tuple[Value, ...] = ()
+    x: Value
+    multiples: tuple[int, ...] = attrs.field(converter=lambda v: tuple(int(i) for i in v))
+    loc: Loc | None = attrs.field(default=None, eq=False)
+
+    def infer(self) -> tuple[TensorType, ...]:
+        shape = tuple(None if d is None else d * m
+                      for d, m in zip(self.x.type.shape, self.multiples, strict=True))
+        return (self.x.type.with_shape(shape),)
+
+    def check(self) -> list[str]:
+        if len(self.multiples) != self.x.type.rank or min(self.multiples, default=0) < 1:
+            return [f"multiples {self.multiples} do not fit {self.x.type}"]
+        return []
+
+    def nnapi_operands(self) -> list[Operand]:
+        return [self.x, IntVector(self.multiples)]
 
 
 @attrs.frozen(kw_only=True)
