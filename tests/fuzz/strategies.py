@@ -88,6 +88,10 @@ def convs(draw: st.DrawFn, shape: tuple[int, ...], same_only: bool = False) -> m
         k = (_kernel(draw, h, ph, dil[0]), _kernel(draw, w, pw, dil[1]))
         if mode == "same":  # any kernel fits: the output keeps the input size
             k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    # A 1-wide kernel with dilation > 1 is never drawn: eager torch's oneDNN conv segfaults on
+    # some of them (docs/fuzzing.md, tools/torch_conv_segfault.py), and the dilation of a
+    # 1-wide kernel changes nothing in the result.
+    dil = tuple(1 if kk == 1 else d for kk, d in zip(k, dil, strict=True))
     if kind == "plain":
         groups, cout = 1, draw(st.integers(1, 8))
     elif kind == "depthwise":
