@@ -23,56 +23,8 @@ from collections import deque
 from itertools import combinations, permutations
 from typing import Any
 
-import torch
-import torch.fx
-
-from .capture import EXAMPLE
-from .fx_names import op_name as _name
-
-aten = torch.ops.aten
-
-_RESHAPES = {"view", "reshape", "_unsafe_view", "flatten"}
-_COPIES = {"contiguous", "clone", "alias"}
 #: The longest chain of TRANSPOSEs tried; every permutation of up to six dims needs at most 3.
 MAX_STEPS = 3
-
-
-def _ex(n: Any) -> Any:
-    return n.meta.get(EXAMPLE) if isinstance(n, torch.fx.Node) else None
-
-
-def _perm(node: torch.fx.Node, rank: int) -> list[int] | None:
-    name = _name(node)
-    rest = list(node.args[1:])
-    if name == "transpose":
-        d = rest[:2] or [node.kwargs.get("dim0"), node.kwargs.get("dim1")]
-        if not all(isinstance(x, int) for x in d):
-            return None
-        p = list(range(rank))
-        p[d[0] % rank], p[d[1] % rank] = p[d[1] % rank], p[d[0] % rank]
-        return p
-    if name != "permute":
-        return None
-    d = rest[0] if len(rest) == 1 and isinstance(rest[0], list | tuple) else (rest or node.kwargs.get("dims"))
-    if not isinstance(d, list | tuple) or len(d) != rank or not all(isinstance(x, int) for x in d):
-        return None
-    return [x % rank for x in d]
-
-
-def _readers(node: torch.fx.Node) -> list[tuple[torch.fx.Node, torch.fx.Node]] | None:
-    """[(reshape reader, the node it reads)] through copies, or None if anything else reads."""
-    out = []
-    for u in node.users:
-        if u.op in ("call_function", "call_method") and _name(u) in _COPIES:
-            inner = _readers(u)
-            if inner is None:
-                return None
-            out += inner
-        elif u.op in ("call_function", "call_method") and _name(u) in _RESHAPES and u.args[0] is node:
-            out.append((u, node))
-        else:
-            return None
-    return out
 
 
 def merged(shape: tuple[int, ...], p: list[int]) -> tuple[list[int], list[int]]:

@@ -39,6 +39,16 @@ import torch.fx
 
 from .capture import EXAMPLE
 from .fx_names import op_name as _name
+from .fx_reads import dims as _dims
+from .fx_reads import evaluate as _evaluate
+from .fx_reads import ex as _ex
+from .fx_reads import index_of as _index_of
+from .fx_reads import is_shape_read as _is_shape_read
+from .fx_reads import keepdim as _keepdim
+from .fx_reads import known
+from .fx_reads import rank as _rank
+from .fx_reads import selected_dim as _selected_dim
+from .fx_reads import stack_dim as _stack_dim
 
 _RESHAPES = {"view", "reshape", "_unsafe_view", "flatten"}
 _ELEMENTWISE = {"add", "sub", "mul", "div", "truediv", "relu", "sigmoid", "neg", "exp", "tanh",
@@ -47,56 +57,6 @@ _REDUCE = {"sum", "mean"}
 _PERMUTE = {"permute", "transpose"}
 _SOFTMAX = {"softmax", "log_softmax", "_softmax", "_log_softmax"}
 _LINEAR = {"linear"}
-
-
-def _ex(a: Any) -> Any:
-    return a.meta.get(EXAMPLE) if isinstance(a, torch.fx.Node) else a
-
-
-def _rank(a: Any) -> int:
-    e = _ex(a)
-    return e.dim() if isinstance(e, torch.Tensor) else -1
-
-
-def _dims(node: torch.fx.Node, rank: int) -> list[int] | None:
-    """The dims argument of a reduction / softmax / permute / transpose, normalized."""
-    name = _name(node)
-    rest = list(node.args[1:])
-    if name == "transpose":
-        d = rest[:2] or [node.kwargs.get("dim0"), node.kwargs.get("dim1")]
-        if not all(isinstance(x, int) for x in d):
-            return None
-        p = list(range(rank))
-        a, b = d[0] % rank, d[1] % rank
-        p[a], p[b] = p[b], p[a]
-        return p
-    if name == "permute":
-        d = rest[0] if len(rest) == 1 and isinstance(rest[0], list | tuple) else (
-            rest or node.kwargs.get("dims"))
-    else:
-        d = rest[0] if rest else node.kwargs.get("dim")
-    if isinstance(d, int):
-        d = [d]
-    if not isinstance(d, list | tuple) or not all(isinstance(x, int) for x in d):
-        return None
-    return [x % rank for x in d]
-
-
-def _stack_dim(node: torch.fx.Node) -> int | None:
-    """The normalized ``dim`` of a ``stack`` whose tensors are a list of nodes."""
-    tensors = node.args[0] if node.args else None
-    d = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-    if not isinstance(tensors, list | tuple) or not isinstance(d, int):
-        return None
-    if not all(isinstance(a, torch.fx.Node) and _rank(a) == _rank(node) - 1 for a in tensors):
-        return None
-    return d % _rank(node)
-
-
-def _keepdim(node: torch.fx.Node) -> bool:
-    if len(node.args) > 2 and isinstance(node.args[2], bool):
-        return node.args[2]
-    return bool(node.kwargs.get("keepdim", False))
 
 
 class _Boundaries:
@@ -283,54 +243,6 @@ def _readers_ok(cluster: set[torch.fx.Node], b: _Boundaries) -> bool:
                 if (k in dims) != (k + 1 in dims):
                     b.force((n, k))
     return True
-
-
-_SHAPE_ATTRS = {"shape", "ndim", "dtype", "device"}
-_SHAPE_METHODS = {"size", "dim", "numel"}
-
-
-def _is_shape_read(u: torch.fx.Node) -> bool:
-    """``x.shape``, ``x.ndim``, ``x.size()``...: reads of what the example already knows."""
-    if u.op == "call_function" and u.target is getattr:
-        return len(u.args) > 1 and u.args[1] in _SHAPE_ATTRS
-    return u.op == "call_method" and u.target in _SHAPE_METHODS
-
-
-def known(value: Any) -> Any:
-    """The value a shape read of a rewritten node gave (that node is gone; its shape is fixed)."""
-    return value
-
-
-def _selected_dim(u: torch.fx.Node, n: torch.fx.Node) -> int | None:
-    """The dim ``u`` picks one index of, when ``u`` is ``n[:, ..., i]`` or ``n.select(d, i)``."""
-    if not u.args or u.args[0] is not n:
-        return None
-    name, r = _name(u), _rank(n)
-    if name == "select" and len(u.args) == 3 and all(isinstance(a, int) for a in u.args[1:]):
-        return u.args[1] % r  # type: ignore[operator]
-    if name != "getitem" or not isinstance(u.args[1], tuple):
-        return None
-    idx = u.args[1]
-    full = slice(None)
-    ints = [k for k, i in enumerate(idx) if isinstance(i, int) and not isinstance(i, bool)]
-    if len(ints) != 1 or len(idx) > r or any(i != full for k, i in enumerate(idx) if k != ints[0]):
-        return None
-    return ints[0]
-
-
-def _index_of(u: torch.fx.Node) -> int:
-    """The index a ``_selected_dim`` reader picks."""
-    if _name(u) == "select":
-        return int(u.args[2])  # type: ignore[arg-type]
-    return next(i for i in u.args[1] if isinstance(i, int))  # type: ignore[union-attr]
-
-
-def _evaluate(node: torch.fx.Node) -> Any:
-    args = torch.fx.node.map_arg(node.args, _ex)
-    kwargs = torch.fx.node.map_arg(node.kwargs, _ex)
-    if node.op == "call_method":
-        return getattr(args[0], node.target)(*args[1:], **kwargs)
-    return node.target(*args, **kwargs)  # type: ignore[operator]
 
 
 def reduce_rank(gm: torch.fx.GraphModule) -> dict[torch.fx.Node, torch.fx.Node]:

@@ -30,8 +30,11 @@ import torch.fx
 
 from .capture import EXAMPLE
 from .fx_names import op_name as _name
+from .fx_reads import dims as _dims
+from .fx_reads import evaluate as _evaluate
+from .fx_reads import ex as _ex
+from .fx_reads import rank as _rank
 from .permute_split import steps
-from .rank_reduce import _dims, _evaluate, _ex, _rank
 
 
 class _NoChain(Exception):
