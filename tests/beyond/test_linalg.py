@@ -32,6 +32,19 @@ class EinsumWeight(nn.Module):
         return torch.einsum("bnd,dk->bnk", x, self.w)
 
 
+class AddmmConst(nn.Module):
+    """``torch.addmm`` with a constant bias and weight (what a traced linear layer can be)."""
+
+    def __init__(self, beta: float, alpha: float) -> None:
+        super().__init__()
+        self.beta, self.alpha = beta, alpha
+        self.register_buffer("w", torch.randn(6, 5))
+        self.register_buffer("b", torch.randn(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.b, x, self.w, beta=self.beta, alpha=self.alpha)
+
+
 def _ab(*shapes: tuple[int, ...]) -> list[torch.Tensor]:
     return [torch.randn(*s) for s in shapes]
 
@@ -57,6 +70,10 @@ CASES = {
     "sum-dim": (lambda: Fn(lambda a: a.sum(1, True) + torch.sum(a, dim=(0, 2), keepdim=True)), [(2, 4, 6)]),
     "sum-all": (lambda: Fn(lambda a: a * a.sum()), [(2, 3, 4, 5)]),
     "linear-run-time-weight": (lambda: Fn(lambda a: F.linear(a, a[0].tanh(), a[1, :, 0])), [(2, 4, 4)]),
+    "addmm-const": (lambda: AddmmConst(1.0, 1.0), [(3, 6)]),
+    "addmm-scaled": (lambda: AddmmConst(0.5, -2.0), [(3, 6)]),
+    "addmm-run-time": (lambda: Fn(lambda a: torch.addmm(a[0], a, a.t().tanh(), beta=2.0, alpha=0.5)),
+                       [(4, 4)]),
 }
 
 
@@ -70,7 +87,8 @@ def test_linalg_fx(name: str, target: str) -> None:
 @pytest.mark.parametrize("target", ["android-10", "fl6"])
 @pytest.mark.parametrize("name", ["matmul-4d-heads", "bmm", "mm", "einsum-qk", "matmul-const-weight",
                                   "matmul-vector", "einsum-weight", "sum-dim", "sum-all",
-                                  "linear-run-time-weight"])
+                                  "linear-run-time-weight", "addmm-const", "addmm-scaled",
+                                  "addmm-run-time"])
 def test_linalg_export(name: str, target: str) -> None:
     make, shapes = CASES[name]
     compile_whole(make(), *_ab(*shapes), dialect="export", target=target)
@@ -85,6 +103,11 @@ def test_fl6_reads_transposed_operands_through_adj_flags() -> None:
 
 def test_fl3_one_batch_is_one_fully_connected_with_run_time_weights() -> None:
     cm = compile_whole(Fn(lambda a: a @ a.t()), torch.randn(4, 6))
+    assert op_counts(cm) == {"fully_connected": 1}
+
+
+def test_addmm_of_a_constant_weight_and_bias_is_one_fully_connected() -> None:
+    cm = compile_whole(AddmmConst(1.0, 1.0), torch.randn(3, 6))
     assert op_counts(cm) == {"fully_connected": 1}
 
 

@@ -160,6 +160,31 @@ def mm(ctx: Ctx, a: dict) -> Any:
     return matmul_any(ctx, a["input"], a["mat2"])
 
 
+@converter(torch.addmm, "addmm", *_aten("addmm.default"),
+           sig=lambda input, mat1, mat2, beta=1, alpha=1: None)
+def addmm(ctx: Ctx, a: dict) -> Any:
+    """``beta * input + alpha * (mat1 @ mat2)``: a linear layer with a constant weight and bias
+    is one FULLY_CONNECTED; otherwise the matrix product, then MUL / ADD as needed."""
+    bias, x, w, beta, alpha = a["input"], a["mat1"], a["mat2"], a["beta"], a["alpha"]
+    if not all(isinstance(k, int | float) for k in (beta, alpha)):
+        raise Refuse("addmm with tensor beta/alpha")
+    if (isinstance(x, Value) and x.type.quant is None and isinstance(w, torch.Tensor)
+            and w.dim() == 2 and isinstance(bias, torch.Tensor) and bias.numel() == w.shape[1]
+            and bias.dim() <= 1 and beta == 1 and alpha == 1):
+        return ctx.emit(ops.FullyConnected, input=x, weights=ctx.const(w.detach().float().t().contiguous()),
+                        bias=ctx.const(bias.detach().float().reshape(-1)))
+    y = matmul_any(ctx, x, w)
+    if alpha != 1:
+        y = ctx.emit(ops.Mul, a=y, b=ctx.tensor(float(alpha)))
+    if beta == 0:
+        return y
+    if isinstance(bias, torch.Tensor):
+        return ctx.emit(ops.Add, a=y, b=ctx.tensor(bias.detach().float() * beta))
+    if beta != 1:
+        bias = ctx.emit(ops.Mul, a=value(bias), b=ctx.tensor(float(beta)))
+    return ctx.emit(ops.Add, a=y, b=ctx.tensor(bias))
+
+
 def _permute(ctx: Ctx, v: Value, perm: list[int]) -> Value:
     return v if perm == sorted(perm) else ctx.emit(ops.Transpose, x=v, perm=tuple(perm))
 
