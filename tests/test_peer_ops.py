@@ -20,7 +20,7 @@ from nnapi_compiler.ir.codes import OpCode
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = {"prototype": {"yes", "partial", "no", "n/a"}}
 #: Gaps that work in progress elsewhere may close; reported only.
-IN_FLUX = {"rnn_tanh"}
+IN_FLUX: set[str] = set()
 #: Every other gap, as of 2026-11-29: NNAPI has the op, a peer converts it, we do not.
 PINNED_GAPS: set[str] = set()  # none left: every op a peer converts to NNAPI, we convert too
 

@@ -228,7 +228,9 @@ def generate() -> str:
         if notes:
             cell += "; " + "; ".join(notes)
         spellings = ", ".join(_spelling(k) for k in sorted(groups[name], key=key_name))
-        peer = peers.get(name)
+        # The row of the op, else the row whose `ours` column names this converter
+        # (peer_ops.tsv row `rnn_tanh` is converted by `rnn`).
+        peer = peers.get(name) or next((r for r in peers.values() if r["ours"] == name), None)
         others = " | ".join(_peer_cell(c, peer[c] if peer else None) for c in PEER_COLUMNS)
         rows.append(f"| `{name}` | {_family(entry)} | {cell} | {others} | {spellings} |")
     n_keys = sum(len(v) for v in groups.values())

@@ -1,4 +1,4 @@
-"""Conv1d / ConvTranspose1d / GRU / LSTM: one NNAPI segment at Android 10, both capture dialects,
+"""Conv1d / ConvTranspose1d / RNN / GRU / LSTM: one NNAPI segment at Android 10, both capture dialects,
 vs eager on the virtual device; the audio models of issue 10 also reloaded from their .ptl."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import nnapi_compiler as nc
 
 from ..conftest import Fn, assert_close_scaled
 from ..partition import models as M
-from .helpers import compile_whole
+from .helpers import compile_whole, op_counts
 
 
 class Rnn(nn.Module):
@@ -91,6 +91,61 @@ def test_unbatched_sequence(cell: type[nn.Module]) -> None:
     compile_whole(Rnn(cell(6, 5, bidirectional=True)), torch.randn(4, 6))
 
 
+#: What an unrolled nn.RNN may emit: the cell (FC + ADD + activation) and the sequence plumbing.
+RNN_OPS = {"fully_connected", "add", "tanh", "relu", "strided_slice", "reshape", "concatenation",
+           "transpose"}
+
+
+def _check_rnn_ops(cm: nc.CompiledModel, nonlinearity: str) -> int:
+    """Assert the ops are the RNN cell's with only the model's activation; return how many
+    activations there are (a RELU may be fused into the ADD before it)."""
+    counts = op_counts(cm)
+    assert set(counts) <= RNN_OPS, counts
+    fused_relus = cm.ir().count("fuse=FUSED_RELU}")
+    if nonlinearity == "tanh":
+        assert "relu" not in counts and not fused_relus, cm.ir()
+        return counts.get("tanh", 0)
+    assert "tanh" not in counts, counts
+    return counts.get("relu", 0) + fused_relus
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn(nonlinearity: str, layers: int, bidirectional: bool, batch_first: bool) -> None:
+    m = nn.RNN(6, 5, num_layers=layers, nonlinearity=nonlinearity, bidirectional=bidirectional,
+               batch_first=batch_first)
+    x = torch.randn(2, 4, 6) if batch_first else torch.randn(4, 2, 6)
+    cm = compile_whole(Rnn(m), x)
+    assert _check_rnn_ops(cm, nonlinearity) == 4 * layers * (2 if bidirectional else 1)  # one a step
+
+
+@pytest.mark.parametrize("target", ["android-10", "android-13"])
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_dialects_and_targets(nonlinearity: str, dialect: str, target: str) -> None:
+    m = nn.RNN(6, 5, num_layers=2, nonlinearity=nonlinearity, bidirectional=True, batch_first=True)
+    cm = compile_whole(Rnn(m), torch.randn(2, 4, 6), dialect=dialect, target=target)
+    _check_rnn_ops(cm, nonlinearity)
+
+
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_with_initial_state_and_no_bias(nonlinearity: str, dialect: str) -> None:
+    m = nn.RNN(6, 5, num_layers=2, nonlinearity=nonlinearity, bidirectional=True, bias=False)
+    cm = compile_whole(RnnWithState(m), torch.randn(3, 2, 6), torch.randn(4, 2, 5), dialect=dialect)
+    _check_rnn_ops(cm, nonlinearity)
+
+
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+def test_rnn_unbatched_and_relu_state_with_bias(dialect: str) -> None:
+    """Unbatched input; and a relu RNN whose states grow (no tanh bound), with h0 and biases."""
+    compile_whole(Rnn(nn.RNN(6, 5, bidirectional=True)), torch.randn(4, 6), dialect=dialect)
+    m = nn.RNN(6, 5, nonlinearity="relu", batch_first=True)
+    compile_whole(RnnWithState(m), torch.randn(2, 5, 6), torch.rand(1, 2, 5) * 2, dialect=dialect)
+
+
 CONV1D = {
     "plain": (lambda: nn.Conv1d(3, 4, 3), (2, 3, 11)),
     "stride-pad": (lambda: nn.Conv1d(3, 4, 5, stride=2, padding=2), (2, 3, 11)),
@@ -138,7 +193,7 @@ def test_audio_models_whole_at_android_10(model: type[nn.Module], shape: tuple[i
 
 
 @pytest.mark.parametrize("wrap", [False, True], ids=["bare", "returned"])
-@pytest.mark.parametrize("cell", [nn.GRU, nn.LSTM])
+@pytest.mark.parametrize("cell", [nn.RNN, nn.GRU, nn.LSTM])
 def test_recurrent_tuple_returned_as_the_model_output(cell: type[nn.Module], wrap: bool) -> None:
     """``return self.lstm(x)``: the nested tuple output is split into its tensors at capture."""
     m = cell(6, 5).eval()

@@ -1,9 +1,10 @@
 """Sequence layers: Conv1d / ConvTranspose1d (CONV_2D / TRANSPOSE_CONV_2D on an [N, C, 1, L]
-view) and nn.GRU / nn.LSTM unrolled over their static sequence length (FL3 ops only).
+view) and nn.RNN / nn.GRU / nn.LSTM unrolled over their static sequence length (FL3 ops only).
 
-Recurrences are unrolled with FULLY_CONNECTED, LOGISTIC, TANH and elementwise ops in exactly
-the order of ATen's GRU and LSTM cells, so results match eager up to float summation order:
+Recurrences are unrolled with FULLY_CONNECTED, LOGISTIC, TANH, RELU and elementwise ops in
+exactly the order of ATen's cells, so results match eager up to float summation order:
 
+- RNN: ``h' = act(x W + b + h U + c)`` with ``act`` tanh or relu;
 - GRU: ``r, z = sigmoid(x W_rz + b + h U_rz + c)``, ``n = tanh(x W_n + b_n + r * (h U_n + c_n))``,
   ``h' = n + z * (h - n)``;
 - LSTM: ``i, f, o = sigmoid(...)``, ``g = tanh(...)`` of ``x W + b + h U + c``, ``c' = f * c + i * g``,
@@ -14,6 +15,8 @@ adds one FC for the recurrent projection. Step outputs are joined by one CONCATE
 the feature axis, which is a batch-major ``[B, T, D*H]`` sequence after a free RESHAPE.
 NNAPI's UNIDIRECTIONAL_SEQUENCE_LSTM (FL3) has the same cell; it is not used yet because its
 final cell state is only an output from FL4 on, and the unrolled form already runs at FL3.
+UNIDIRECTIONAL_SEQUENCE_RNN (FL3) is not used either: its activation is a FuseCode (no tanh,
+nn.RNN's default) and its final state too is only an output from FL4 on.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ def conv_transpose1d(ctx: Ctx, a: dict) -> Any:
 # -- recurrent layers -----------------------------------------------------------------------
 
 
-def _rnn_module(m: nn.GRU | nn.LSTM) -> dict[str, Any]:
+def _recurrent_module(m: nn.RNN | nn.GRU | nn.LSTM) -> dict[str, Any]:
     if getattr(m, "proj_size", 0):
         raise Refuse("LSTM with proj_size is not supported")
     return {"params": list(m._flat_weights), "has_biases": m.bias, "num_layers": m.num_layers,
@@ -94,8 +97,17 @@ def _rnn_module(m: nn.GRU | nn.LSTM) -> dict[str, Any]:
             "batch_first": m.batch_first}
 
 
+def _recurrent_sig(input, hx=None, params=None, has_biases=True, num_layers=1, dropout=0.0,
+                   train=False, bidirectional=False, batch_first=False):
+    return None
+
+
+def _rnn_module(m: nn.RNN) -> dict[str, Any]:
+    return {**_recurrent_module(m), "nonlinearity": m.nonlinearity}
+
+
 def _rnn_sig(input, hx=None, params=None, has_biases=True, num_layers=1, dropout=0.0,
-             train=False, bidirectional=False, batch_first=False):
+             train=False, bidirectional=False, batch_first=False, nonlinearity=None):
     return None
 
 
@@ -149,6 +161,12 @@ def _lstm_step(ctx: Ctx, gx: Value, h: Any, c: Any, w: list[torch.Tensor | None]
     return ctx.emit(ops.Mul, a=o, b=ctx.emit(ops.Tanh, x=c)), c
 
 
+def _rnn_step(ctx: Ctx, gx: Value, h: Any, w: list[torch.Tensor | None], act: type) -> Value:
+    w_hh = w[1]
+    assert w_hh is not None
+    return ctx.emit(act, x=ctx.emit(ops.Add, a=gx, b=_fc(ctx, ctx.tensor(h), w_hh, w[3])))
+
+
 def _state(ctx: Ctx, hx: Any, k: int, batch: int, hid: int) -> Any:
     """Initial state ``k`` ([B, H]): a constant, a slice of a run-time state, or zeros."""
     if hx is None:
@@ -159,7 +177,10 @@ def _state(ctx: Ctx, hx: Any, k: int, batch: int, hid: int) -> Any:
     return _step(ctx, hx, 0, k)
 
 
-def _recurrent(ctx: Ctx, a: dict, lstm: bool) -> Any:
+def _recurrent(ctx: Ctx, a: dict, cell: str, act: type | None = None) -> Any:
+    """Unroll a GRU (``cell="gru"``), an LSTM (``"lstm"``) or an RNN (``"rnn"``, whose
+    activation op ``act`` is TANH or RELU)."""
+    lstm = cell == "lstm"
     if a["train"]:
         raise Misuse("recurrent layer in training mode")
     x = value(a["input"])
@@ -193,6 +214,12 @@ def _recurrent(ctx: Ctx, a: dict, lstm: bool) -> Any:
                     h, c = _lstm_step(ctx, _step(ctx, gx, ta, t), h, c, w, hid)
                     hs[t] = h
                 finals_c.append(c)
+            elif cell == "rnn":
+                assert act is not None
+                gx = _project(ctx, seq, w[0], w[2])
+                for t in order:
+                    h = _rnn_step(ctx, _step(ctx, gx, ta, t), h, w, act)
+                    hs[t] = h
             else:
                 b_ih = w[2]
                 gx_rz = _project(ctx, seq, w[0][: 2 * hid], None if b_ih is None else b_ih[: 2 * hid])
@@ -227,11 +254,23 @@ def _recurrent(ctx: Ctx, a: dict, lstm: bool) -> Any:
     return out, stack(finals_h)
 
 
-@converter(*_aten("gru.input"), sig=_rnn_sig, modules={nn.GRU: _rnn_module})
+@converter(*_aten("rnn_tanh.input", "rnn_relu.input"), sig=_rnn_sig, modules={nn.RNN: _rnn_module})
+def rnn(ctx: Ctx, a: dict) -> Any:
+    act = a["nonlinearity"]
+    if act is None:  # aten.rnn_tanh / aten.rnn_relu: the overload names the activation
+        assert ctx.node is not None
+        act = "relu" if ctx.node.target in _aten("rnn_relu.input") else "tanh"
+    acts = {"tanh": ops.Tanh, "relu": ops.Relu}
+    if act not in acts:
+        raise Refuse(f"RNN nonlinearity {act!r} is not tanh or relu")
+    return _recurrent(ctx, a, cell="rnn", act=acts[act])
+
+
+@converter(*_aten("gru.input"), sig=_recurrent_sig, modules={nn.GRU: _recurrent_module})
 def gru(ctx: Ctx, a: dict) -> Any:
-    return _recurrent(ctx, a, lstm=False)
+    return _recurrent(ctx, a, cell="gru")
 
 
-@converter(*_aten("lstm.input"), sig=_rnn_sig, modules={nn.LSTM: _rnn_module})
+@converter(*_aten("lstm.input"), sig=_recurrent_sig, modules={nn.LSTM: _recurrent_module})
 def lstm(ctx: Ctx, a: dict) -> Any:
-    return _recurrent(ctx, a, lstm=True)
+    return _recurrent(ctx, a, cell="lstm")
