@@ -15,7 +15,7 @@ from ..ir.constpool import group_key, same_bytes
 from ..ir.flat import FlatModel, OperandDesc, OperationDesc, scalar_bytes
 from ..ir.ops.base import Constant, NnapiOp
 from ..ir.program import Program
-from ..ir.types import IntVector, Operand, Scalar, Value
+from ..ir.types import IntVector, Omitted, Operand, Scalar, Value
 from .ser_model import BufferRef, read_ser_model, write_ser_model
 
 IMMEDIATE_LIMIT = 128  # MAX_SIZE_OF_IMMEDIATELY_COPIED_VALUES
@@ -118,6 +118,10 @@ def flatten(p: Program, pool: dict[str, torch.Tensor] | None = None) -> NnapiSeg
             desc = OperandDesc(code=4, dims=o.dims)  # TENSOR_INT32
             raw = torch.tensor(o.values, dtype=torch.int32)
             return t.literal(("v", o.values, o.dims), desc, _bytes(raw))
+        if isinstance(o, Omitted):  # its own operand, value of length 0
+            idx = t.add(OperandDesc(code=int(o.code)))
+            t.model.values[idx] = b""
+            return idx
         raise TypeError(f"not an NNAPI operand: {o!r}")
 
     for op in p.ops:

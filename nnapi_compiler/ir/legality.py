@@ -1,4 +1,5 @@
-"""Per-op legality facts parsed from ``operations.tsv``: operand ranks and optional-input levels.
+"""Per-op legality facts parsed from ``operations.tsv``: operand ranks, optional-input and
+optional-output levels.
 
 The table states each op's rank rule in words (``rank<=4``, ``rank 4``, ``rank>=1``,
 ``rank 2..4``, ``rank up to 8``, ``before FL3 only rank 2 or 4``, ...) and marks trailing inputs
@@ -232,6 +233,26 @@ def inputs_level(code: int, n: int) -> int | None:
         counts = sorted({s.base + sum(g for g, _ in s.groups[:k])
                          for s in sigs for k in range(len(s.groups) + 1)})
         raise ValueError(f"{OpCode(code).name} takes {counts} inputs, not {n}")
+    return min(levels)
+
+
+#: Output forms of rows whose outputs column has optional trailing outputs added at a later level
+#: (the sequence RNN / LSTM ops' final states, FL4), parsed like the inputs column.
+OUTPUT_SIGNATURES: dict[int, tuple[Signature, ...]] = {
+    int(r["code"]): parse_signatures(r["outputs"], int(r["feature_level_introduced"]))
+    for r in _OPERATION_ROWS
+}
+
+
+def outputs_level(code: int, n: int) -> int | None:
+    """Lowest feature level at which ``code`` has ``n`` outputs (None when the row lists no
+    optional outputs). Raises ValueError when ``n`` is no count any form has."""
+    sigs = OUTPUT_SIGNATURES.get(code, ())
+    if not sigs:
+        return None
+    levels = [lv for s in sigs if (lv := s.level_for(n)) is not None]
+    if not levels:
+        raise ValueError(f"{OpCode(code).name} has no form with {n} outputs")
     return min(levels)
 
 

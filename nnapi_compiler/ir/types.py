@@ -216,8 +216,16 @@ class IntVector:
         return self.shape if self.shape is not None else (len(self.values),)
 
 
+@attrs.frozen
+class Omitted:
+    """An optional tensor operand left without a value (NNAPI's ``setOperandValue(NULL, 0)``):
+    it keeps its place in the operand list, e.g. an LSTM's absent peephole weights."""
+
+    code: OperandCode = attrs.field(converter=OperandCode, default=OperandCode.TENSOR_FLOAT32)
+
+
 #: One entry in an op's positional NNAPI operand list.
-Operand = Value | Scalar | IntVector
+Operand = Value | Scalar | IntVector | Omitted
 
 
 def tensor_digest(t: torch.Tensor) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..errors import VerificationError
 from .codes import OP_SPECS, OPERAND_MIN_LEVEL, OpCode, OperandCode, type_name
-from .legality import RANK_RULES, inputs_level, rank_problem
+from .legality import RANK_RULES, inputs_level, outputs_level, rank_problem
 from .ops.base import NnapiOp, Op
 from .ops.host import HostOp
 from .printer import print_op
@@ -52,6 +52,14 @@ def _table_problems(op: NnapiOp, level: int) -> list[str]:
     else:
         if need is not None and need > level:
             errs.append(f"{OpCode(op.code).name} with {len(operands)} inputs (optional inputs "
+                        f"added later) needs feature level {need} > target {level}")
+    try:
+        need = outputs_level(op.code, len(op.results))
+    except ValueError as e:
+        errs.append(str(e))
+    else:
+        if need is not None and need > level:
+            errs.append(f"{OpCode(op.code).name} with {len(op.results)} outputs (optional outputs "
                         f"added later) needs feature level {need} > target {level}")
     for s in operands:
         if isinstance(s, Scalar) and OPERAND_MIN_LEVEL[s.code] > level:

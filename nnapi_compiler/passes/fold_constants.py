@@ -16,7 +16,7 @@ import torch
 from ..ir.flat import OperandDesc, scalar_bytes
 from ..ir.ops.base import NnapiOp, Op
 from ..ir.program import Program
-from ..ir.types import IntVector, Operand, Scalar, Value
+from ..ir.types import IntVector, Omitted, Operand, Scalar, Value
 from ..reference.decode import decode_value
 from ..reference.evaluate import evaluate_op
 from .base import PassResult, register
@@ -47,6 +47,8 @@ def _operand(rw: Rewriter, o: Operand) -> tuple[Any, OperandDesc] | None:
     if isinstance(o, IntVector):
         desc = OperandDesc(code=4, dims=o.dims)  # TENSOR_INT32
         return torch.tensor(o.values, dtype=torch.int32).reshape(o.dims), desc
+    if isinstance(o, Omitted):  # an omitted optional input decodes to None
+        return None, OperandDesc(code=int(o.code))
     raise TypeError(f"not an NNAPI operand: {o!r}")
 
 

@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (imported for their @kernel registrations)
     norm,
     pool,
     quant,
+    recurrent,
     reduce,
     resize,
     shape,

@@ -91,6 +91,79 @@ def test_unbatched_sequence(cell: type[nn.Module]) -> None:
     compile_whole(Rnn(cell(6, 5, bidirectional=True)), torch.randn(4, 6))
 
 
+class LstmOutputOnly(nn.Module):
+    """An LSTM whose final h and c are dropped: only the output sequence is read."""
+
+    def __init__(self, cell: nn.LSTM) -> None:
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.cell(x)
+        return y
+
+
+def _lstm(bidirectional: bool, batch_first: bool, steps: int = 20) -> tuple[nn.LSTM, torch.Tensor]:
+    m = nn.LSTM(6, 5, num_layers=2, bidirectional=bidirectional, batch_first=batch_first)
+    return m, torch.randn(2, steps, 6) if batch_first else torch.randn(steps, 2, 6)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+def test_lstm_output_only_is_one_sequence_op_per_layer_and_direction_at_android_10(
+        dialect: str, bidirectional: bool, batch_first: bool) -> None:
+    """FL3's UNIDIRECTIONAL_SEQUENCE_LSTM has no final-state outputs, but none is needed here."""
+    m, x = _lstm(bidirectional, batch_first)
+    unrolled = op_counts(compile_whole(Rnn(m), x, dialect=dialect))  # reads h_n, c_n: unrolled
+    counts = op_counts(compile_whole(LstmOutputOnly(m), x, dialect=dialect))
+    dirs = 2 if bidirectional else 1
+    assert "sequence_lstm" not in unrolled
+    assert counts["sequence_lstm"] == 2 * dirs, counts
+    # Bidirectional: a GATHER reverses the backward direction's input and output, and a
+    # CONCATENATION joins the directions of each layer. Nothing else.
+    want = {"sequence_lstm": 2 * dirs} | ({"gather": 4, "concatenation": 2} if bidirectional else {})
+    assert counts == want, counts
+    assert sum(unrolled.values()) > 250 * dirs, unrolled  # 20 unrolled steps per layer
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("dialect", ["fx", "export"])
+@pytest.mark.parametrize("target", ["android-11", "android-12"])
+def test_lstm_with_final_state_uses_the_sequence_op_from_android_11(
+        target: str, dialect: str, bidirectional: bool) -> None:
+    m, x = _lstm(bidirectional, batch_first=True)
+    cm = compile_whole(Rnn(m), x, dialect=dialect, target=target)
+    counts = op_counts(cm)
+    dirs = 2 if bidirectional else 1
+    # h_n and c_n: a CONCATENATION of the final states of the 4 or 2 ops and a RESHAPE each.
+    want = {"sequence_lstm": 2 * dirs, "concatenation": 2, "reshape": 2}
+    if bidirectional:
+        want |= {"gather": 4, "concatenation": 4}
+    assert counts == want, counts
+    cm = compile_whole(LstmOutputOnly(m), x, dialect=dialect, target=target)
+    assert op_counts(cm)["sequence_lstm"] == 2 * dirs
+
+
+@pytest.mark.parametrize("target", ["android-10", "android-11"])
+def test_lstm_sequence_op_with_initial_state_no_bias_and_unbatched(target: str) -> None:
+    m = nn.LSTM(6, 5, num_layers=2, bidirectional=True, bias=False)
+    cm = compile_whole(RnnWithState(m), torch.randn(3, 2, 6), torch.randn(4, 2, 5), target=target)
+    assert ("sequence_lstm" in op_counts(cm)) == (target != "android-10")
+    cm = compile_whole(LstmOutputOnly(nn.LSTM(6, 5, bidirectional=True)), torch.randn(4, 6), target=target)
+    assert op_counts(cm)["sequence_lstm"] == 2
+
+
+def test_lstm_sequence_op_reloaded_from_ptl(tmp_path: Path) -> None:
+    m = M.Lstm2().eval()
+    x = torch.randn(7, 1, 16)
+    cm = compile_whole(m, x, target="android-11")
+    assert op_counts(cm)["sequence_lstm"] == 2
+    with torch.no_grad():
+        eager = m(x.clone())
+    assert_close_scaled(_reloaded(cm, tmp_path, x), eager)
+
+
 #: What an unrolled nn.RNN may emit: the cell (FC + ADD + activation) and the sequence plumbing.
 RNN_OPS = {"fully_connected", "add", "tanh", "relu", "strided_slice", "reshape", "concatenation",
            "transpose"}

@@ -10,7 +10,7 @@ import torch
 from nnapi_compiler.ir.codes import OpCode
 from nnapi_compiler.ir.flat import OperandDesc
 
-from ..runtime.kernel_helpers import _CODES, Builder, In, one_op
+from ..runtime.kernel_helpers import _CODES, Builder, In, Omit, one_op
 
 Op = OpCode
 F32 = _CODES[torch.float32]
@@ -451,7 +451,39 @@ def _logic_cases() -> dict[str, Callable[[G], Builder]]:
     return cases
 
 
+def sequence_lstm_model(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b: torch.Tensor,
+                        h0: torch.Tensor, c0: torch.Tensor, time_major: bool, with_state: bool,
+                        activation: int = 4, cell_clip: float = 0.0) -> Builder:
+    """A one-op UNIDIRECTIONAL_SEQUENCE_LSTM model from torch-packed weights (gates i, f, g, o
+    stacked in ``w_ih`` [4U, in], ``w_hh`` [4U, U] and ``b`` [4U]); x, h0 and c0 are inputs."""
+    u = w_hh.shape[1]
+    none = Omit(F32, ())
+    gates = lambda t: [t[k * u:(k + 1) * u].contiguous() for k in range(4)]  # noqa: E731
+    args = [In(x), *gates(w_ih), *gates(w_hh), none, none, none, *gates(b), none, none,
+            In(h0), In(c0), activation, cell_clip, 0.0, time_major, none, none, none, none]
+    b_ = Builder()
+    ins = [b_.arg(a) for a in args]
+    t_, n = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+    seq = (t_, n, u) if time_major else (n, t_, u)
+    outs = [b_.out(F32, seq)] + ([b_.out(F32, (n, u)), b_.out(F32, (n, u))] if with_state else [])
+    b_.op(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, ins, outs)
+    return b_
+
+
+def _recurrent_cases() -> dict[str, Callable[[G], Builder]]:
+    def lstm(g: G, time_major: bool, with_state: bool) -> Builder:
+        x = f(g, 5, 2, 3) if time_major else f(g, 2, 5, 3)
+        return sequence_lstm_model(x, f(g, 16, 3), f(g, 16, 4), f(g, 16), f(g, 2, 4), f(g, 2, 4),
+                                   time_major, with_state)
+
+    return {
+        "sequence_lstm": lambda g: lstm(g, True, False),
+        "sequence_lstm_state": lambda g: lstm(g, False, True),
+    }
+
+
 FAMILIES: dict[str, dict[str, Callable[[G], Builder]]] = {
+    "recurrent": _recurrent_cases(),
     "logic": _logic_cases(),
     "conv": _conv_cases(),
     "pool": _pool_cases(),

@@ -21,6 +21,7 @@ nn.RNN's default) and its final state too is only an output from FL4 on.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -177,6 +178,55 @@ def _state(ctx: Ctx, hx: Any, k: int, batch: int, hid: int) -> Any:
     return _step(ctx, hx, 0, k)
 
 
+def _state_used(ctx: Ctx) -> bool:
+    """Does the model read the LSTM's final h or c? Every use but ``output = result[0]`` counts
+    (a getitem of the state that nothing reads does not)."""
+    node = ctx.node
+    if node is None:
+        return True
+    for user in node.users:
+        if user.op != "call_function" or user.target is not operator.getitem:
+            return True
+        if user.args[1] != 0 and user.users:
+            return True
+    return False
+
+
+def _sequence_lstm(ctx: Ctx, seq: Value, time_major: bool, params: list[torch.Tensor], per: int,
+                   dirs: int, layers: int, hx: Any, cx: Any, batch: int, hid: int,
+                   with_state: bool) -> tuple[Value, list[Value], list[Value]]:
+    """Each layer and direction as one UNIDIRECTIONAL_SEQUENCE_LSTM on ``seq`` (time-major
+    or batch-major, kept so throughout); the backward direction reads and writes the sequence
+    reversed along time by a GATHER. Returns the last layer's output and the final h and c."""
+    ta = 0 if time_major else 1
+    steps = seq.type.shape[ta]
+    backwards = tuple(range(steps - 1, -1, -1))
+    finals_h: list[Value] = []
+    finals_c: list[Value] = []
+    for layer in range(layers):
+        outs = []
+        for d in range(dirs):
+            k = layer * dirs + d
+            w_ih, w_hh = params[per * k], params[per * k + 1]
+            bias = (params[per * k + 2] + params[per * k + 3] if per == 4
+                    else torch.zeros(4 * hid))  # NNAPI's one bias per gate: b_ih + b_hh
+            src = ctx.emit(ops.Gather, x=seq, axis=ta, indices=backwards) if d else seq
+            op = ctx.b.op(ops.SequenceLstm, x=src,
+                          weights=tuple(ctx.const(w[g * hid:(g + 1) * hid]) for w in (w_ih, w_hh)
+                                        for g in range(4)),
+                          biases=tuple(ctx.const(bias[g * hid:(g + 1) * hid]) for g in range(4)),
+                          h0=ctx.tensor(_state(ctx, hx, k, batch, hid)),
+                          c0=ctx.tensor(_state(ctx, cx, k, batch, hid)),
+                          time_major=time_major, with_state=with_state)
+            y = op.results[0]
+            outs.append(ctx.emit(ops.Gather, x=y, axis=ta, indices=backwards) if d else y)
+            if with_state:
+                finals_h.append(op.results[1])
+                finals_c.append(op.results[2])
+        seq = outs[0] if dirs == 1 else ctx.emit(ops.Concatenation, xs=tuple(outs), axis=2)
+    return seq, finals_h, finals_c
+
+
 def _recurrent(ctx: Ctx, a: dict, cell: str, act: type | None = None) -> Any:
     """Unroll a GRU (``cell="gru"``), an LSTM (``"lstm"``) or an RNN (``"rnn"``, whose
     activation op ``act`` is TANH or RELU)."""
@@ -199,7 +249,16 @@ def _recurrent(ctx: Ctx, a: dict, cell: str, act: type | None = None) -> Any:
     hid = params[1].shape[1]
     hx, cx = (a["hx"] if a["hx"] is not None else (None, None)) if lstm else (a["hx"], None)
     seq, finals_h, finals_c = x, [], []
-    for layer in range(a["num_layers"]):
+    # UNIDIRECTIONAL_SEQUENCE_LSTM is the same cell; its final states are outputs from FL4 on,
+    # so at FL3 it is used only when the model reads nothing but the output sequence.
+    state_used = _state_used(ctx)
+    sequence_op = lstm and (ctx.level >= 4 or not state_used)
+    layers = 0 if sequence_op else a["num_layers"]
+    if sequence_op:
+        seq, finals_h, finals_c = _sequence_lstm(
+            ctx, x, not batch_first, params, per, dirs, a["num_layers"], hx, cx, batch, hid,
+            with_state=state_used)
+    for layer in range(layers):
         outs: list[list[Value]] = []
         for d in range(dirs):
             k = layer * dirs + d
@@ -236,6 +295,8 @@ def _recurrent(ctx: Ctx, a: dict, cell: str, act: type | None = None) -> Any:
     out = seq
     if unbatched:
         out = reshape(ctx, out, (steps, dirs * hid))
+    elif sequence_op:
+        pass  # already in the input's major order
     elif not batch_first:
         out = (reshape(ctx, out, (steps, 1, dirs * hid)) if batch == 1
                else ctx.emit(ops.Transpose, x=out, perm=(1, 0, 2)))
@@ -247,6 +308,9 @@ def _recurrent(ctx: Ctx, a: dict, cell: str, act: type | None = None) -> Any:
         return reshape(ctx, joined, state_shape)
 
     if lstm:
+        if not finals_h:  # sequence op without state outputs: nothing reads them
+            return (out, None, None) if ctx.node is not None and ctx.node.op == "call_function" \
+                else (out, (None, None))
         h_n, c_n = stack(finals_h), stack(finals_c)
         # nn.LSTM returns (output, (h_n, c_n)); aten.lstm.input the flat (output, h_n, c_n).
         aten_spelling = ctx.node is not None and ctx.node.op == "call_function"

@@ -58,6 +58,7 @@ from .logic import (
     TopK,
 )
 from .quant import Dequantize, Quantize
+from .recurrent import SequenceLstm
 from .reduce import (
     InstanceNorm,
     LocalResponseNorm,
@@ -181,6 +182,7 @@ __all__ = [
     "ResizeNearest",
     "Rsqrt",
     "Select",
+    "SequenceLstm",
     "Sin",
     "Softmax",
     "SpaceToDepth",
