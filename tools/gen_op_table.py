@@ -76,6 +76,8 @@ class _Refs(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name):
             self.calls.append(node.func.id)
+        # A helper handed to another one by keyword (``sequence=_sequence_lstm``) is called too.
+        self.calls += [k.value.id for k in node.keywords if isinstance(k.value, ast.Name)]
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:

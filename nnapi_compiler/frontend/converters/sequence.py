@@ -1,8 +1,18 @@
 """Sequence layers: Conv1d / ConvTranspose1d (CONV_2D / TRANSPOSE_CONV_2D on an [N, C, 1, L]
-view) and nn.RNN / nn.GRU / nn.LSTM unrolled over their static sequence length (FL3 ops only).
+view); nn.LSTM as NNAPI's UNIDIRECTIONAL_SEQUENCE_LSTM where that is exact, else, like nn.RNN
+and nn.GRU, unrolled over its static sequence length (FL3 ops only).
 
-Recurrences are unrolled with FULLY_CONNECTED, LOGISTIC, TANH, RELU and elementwise ops in
-exactly the order of ATen's cells, so results match eager up to float summation order:
+UNIDIRECTIONAL_SEQUENCE_LSTM (FL3) is ATen's LSTM cell (gates i, f, g, o; TANH activation; no
+clipping, peephole, projection or layer norm, whose operands are omitted): one op per layer and
+direction, with torch's packed ``weight_ih`` / ``weight_hh`` split into the four per-gate
+matrices NNAPI takes and its two biases summed into one. The backward direction reads and
+writes the sequence reversed along time (GATHER), and a CONCATENATION joins the directions of a
+bidirectional layer. The final h and c are outputs only from FL4 on, so at FL3 the op is used
+only when the model reads nothing of the LSTM but its output sequence (checked on the fx users
+of the node); an LSTM whose h_n or c_n is read at FL3 is unrolled. From FL4 the op always is used.
+
+Unrolled recurrences use FULLY_CONNECTED, LOGISTIC, TANH, RELU and elementwise ops in exactly
+the order of ATen's cells, so results match eager up to float summation order:
 
 - RNN: ``h' = act(x W + b + h U + c)`` with ``act`` tanh or relu;
 - GRU: ``r, z = sigmoid(x W_rz + b + h U_rz + c)``, ``n = tanh(x W_n + b_n + r * (h U_n + c_n))``,
@@ -13,15 +23,14 @@ exactly the order of ATen's cells, so results match eager up to float summation 
 The input projections of all steps are one FULLY_CONNECTED per layer and direction; each step
 adds one FC for the recurrent projection. Step outputs are joined by one CONCATENATION along
 the feature axis, which is a batch-major ``[B, T, D*H]`` sequence after a free RESHAPE.
-NNAPI's UNIDIRECTIONAL_SEQUENCE_LSTM (FL3) has the same cell; it is not used yet because its
-final cell state is only an output from FL4 on, and the unrolled form already runs at FL3.
-UNIDIRECTIONAL_SEQUENCE_RNN (FL3) is not used either: its activation is a FuseCode (no tanh,
-nn.RNN's default) and its final state too is only an output from FL4 on.
+UNIDIRECTIONAL_SEQUENCE_RNN (FL3) is not used: its activation is a FuseCode (no tanh,
+nn.RNN's default) and its final state too is only an output from FL4 on. NNAPI has no GRU op.
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -212,9 +221,9 @@ def _sequence_lstm(ctx: Ctx, seq: Value, time_major: bool, params: list[torch.Te
                     else torch.zeros(4 * hid))  # NNAPI's one bias per gate: b_ih + b_hh
             src = ctx.emit(ops.Gather, x=seq, axis=ta, indices=backwards) if d else seq
             op = ctx.b.op(ops.SequenceLstm, x=src,
-                          weights=tuple(ctx.const(w[g * hid:(g + 1) * hid]) for w in (w_ih, w_hh)
-                                        for g in range(4)),
-                          biases=tuple(ctx.const(bias[g * hid:(g + 1) * hid]) for g in range(4)),
+                          params=(*(ctx.const(w[g * hid:(g + 1) * hid]) for w in (w_ih, w_hh)
+                                    for g in range(4)),
+                                  *(ctx.const(bias[g * hid:(g + 1) * hid]) for g in range(4))),
                           h0=ctx.tensor(_state(ctx, hx, k, batch, hid)),
                           c0=ctx.tensor(_state(ctx, cx, k, batch, hid)),
                           time_major=time_major, with_state=with_state)
@@ -227,9 +236,11 @@ def _sequence_lstm(ctx: Ctx, seq: Value, time_major: bool, params: list[torch.Te
     return seq, finals_h, finals_c
 
 
-def _recurrent(ctx: Ctx, a: dict, cell: str, act: type | None = None) -> Any:
+def _recurrent(ctx: Ctx, a: dict, cell: str, act: type | None = None,
+               sequence: Callable[..., tuple[Value, list[Value], list[Value]]] | None = None) -> Any:
     """Unroll a GRU (``cell="gru"``), an LSTM (``"lstm"``) or an RNN (``"rnn"``, whose
-    activation op ``act`` is TANH or RELU)."""
+    activation op ``act`` is TANH or RELU), or for an LSTM use ``sequence`` (``_sequence_lstm``)
+    where the sequence op is exact at the target."""
     lstm = cell == "lstm"
     if a["train"]:
         raise Misuse("recurrent layer in training mode")
@@ -252,10 +263,10 @@ def _recurrent(ctx: Ctx, a: dict, cell: str, act: type | None = None) -> Any:
     # UNIDIRECTIONAL_SEQUENCE_LSTM is the same cell; its final states are outputs from FL4 on,
     # so at FL3 it is used only when the model reads nothing but the output sequence.
     state_used = _state_used(ctx)
-    sequence_op = lstm and (ctx.level >= 4 or not state_used)
+    sequence_op = sequence is not None and (ctx.level >= 4 or not state_used)
     layers = 0 if sequence_op else a["num_layers"]
-    if sequence_op:
-        seq, finals_h, finals_c = _sequence_lstm(
+    if sequence is not None and sequence_op:
+        seq, finals_h, finals_c = sequence(
             ctx, x, not batch_first, params, per, dirs, a["num_layers"], hx, cx, batch, hid,
             with_state=state_used)
     for layer in range(layers):
@@ -337,4 +348,4 @@ def gru(ctx: Ctx, a: dict) -> Any:
 
 @converter(*_aten("lstm.input"), sig=_recurrent_sig, modules={nn.LSTM: _recurrent_module})
 def lstm(ctx: Ctx, a: dict) -> Any:
-    return _recurrent(ctx, a, cell="lstm")
+    return _recurrent(ctx, a, cell="lstm", sequence=_sequence_lstm)

@@ -22,22 +22,30 @@ ACTIVATION_TANH = 4
 
 @attrs.frozen(kw_only=True)
 class SequenceLstm(NnapiOp):
-    """``weights`` are W_xi, W_xf, W_xc, W_xo ([U, in]) then W_hi, W_hf, W_hc, W_ho ([U, U]);
-    ``biases`` b_i, b_f, b_c, b_o ([U]); ``h0`` / ``c0`` the initial states [B, U]. The input is
-    [T, B, in] if ``time_major`` else [B, T, in]; results: the sequence (same major order, last
-    dim U), then, if ``with_state``, the final h and c [B, U]."""
+    """``params`` are W_xi, W_xf, W_xc, W_xo ([U, in]), W_hi, W_hf, W_hc, W_ho ([U, U]), then
+    b_i, b_f, b_c, b_o ([U]) (one tuple: the IR text form has room for one variadic field);
+    ``h0`` / ``c0`` the initial states [B, U]. The input is [T, B, in] if ``time_major`` else
+    [B, T, in]; results: the sequence (same major order, last dim U), then, if ``with_state``,
+    the final h and c [B, U]."""
 
     mnemonic: ClassVar[str] = "sequence_lstm"
     code: ClassVar[OpCode] = OpCode.UNIDIRECTIONAL_SEQUENCE_LSTM
     results: tuple[Value, ...] = ()
     x: Value
-    weights: tuple[Value, ...]
-    biases: tuple[Value, ...]
+    params: tuple[Value, ...]
     h0: Value
     c0: Value
     time_major: bool = False
     with_state: bool = False
     loc: Loc | None = attrs.field(default=None, eq=False)
+
+    @property
+    def weights(self) -> tuple[Value, ...]:
+        return self.params[:8]
+
+    @property
+    def biases(self) -> tuple[Value, ...]:
+        return self.params[8:]
 
     @property
     def units(self) -> int:
@@ -57,7 +65,7 @@ class SequenceLstm(NnapiOp):
         t = self.x.type
         if t.rank != 3 or t.code != OperandCode.TENSOR_FLOAT32:
             return [f"input must be a rank-3 float32 sequence, got {t}"]
-        if len(self.weights) != 8 or len(self.biases) != 4:
+        if len(self.params) != 12:
             return ["expected 8 weight matrices and 4 biases"]
         u, n_in, batch = self.units, t.shape[2], t.shape[1 if self.time_major else 0]
         want = [(u, n_in)] * 4 + [(u, u)] * 4
