@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -57,10 +59,10 @@ class InplaceHost(nn.Module):
 
 
 class GruHead(nn.Module):
-    """conv features -> a recurrent layer over time (tuple output) -> linear. With ``nn.RNN``,
-    which has no NNAPI lowering, the recurrent layer is a host module."""
+    """conv features -> a recurrent layer over time (tuple output) -> linear. With a cell that
+    has no NNAPI lowering (an LSTM with ``proj_size``), the recurrent layer is a host module."""
 
-    def __init__(self, cell: type[nn.Module] = nn.GRU) -> None:
+    def __init__(self, cell: Callable[..., nn.Module] = nn.GRU) -> None:
         super().__init__()
         self.conv = stack(1, 8)
         self.gru = cell(8 * 8, 16, batch_first=True)
