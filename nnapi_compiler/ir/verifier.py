@@ -45,22 +45,16 @@ def _table_problems(op: NnapiOp, level: int) -> list[str]:
     why = rank_problem(op.code, level, primary, [v.type.rank for v in tensors])
     if why:
         errs.append(why)
-    try:
-        need = inputs_level(op.code, len(operands))
-    except ValueError as e:
-        errs.append(str(e))
-    else:
+    for count_level, count, what in ((inputs_level, len(operands), "inputs"),
+                                     (outputs_level, len(op.results), "outputs")):
+        try:
+            need = count_level(op.code, count)
+        except ValueError as e:
+            errs.append(str(e))
+            continue
         if need is not None and need > level:
-            errs.append(f"{OpCode(op.code).name} with {len(operands)} inputs (optional inputs "
-                        f"added later) needs feature level {need} > target {level}")
-    try:
-        need = outputs_level(op.code, len(op.results))
-    except ValueError as e:
-        errs.append(str(e))
-    else:
-        if need is not None and need > level:
-            errs.append(f"{OpCode(op.code).name} with {len(op.results)} outputs (optional outputs "
-                        f"added later) needs feature level {need} > target {level}")
+            errs.append(f"{OpCode(op.code).name} with {count} {what} (optional {what} added "
+                        f"later) needs feature level {need} > target {level}")
     for s in operands:
         if isinstance(s, Scalar) and OPERAND_MIN_LEVEL[s.code] > level:
             errs.append(f"{OpCode(op.code).name} scalar {OperandCode(s.code).name} needs "
