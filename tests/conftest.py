@@ -90,6 +90,30 @@ def compile_whole(model: nn.Module, *xs: torch.Tensor, dialect: str = "fx",
     return cm
 
 
+def timm_whole(name: str, size: int, target: str, tmp_path: Any, kwargs: dict[str, Any] | None = None,
+               **compile_kw: Any) -> nc.CompiledModel:
+    """A timm model (random init, nothing downloaded) compiled at ``target`` from a
+    ``[1, 3, size, size]`` input: assert one NNAPI segment, no CPU segment and no host op, then
+    save, reload with the lite interpreter and match eager on a device of the compiled level."""
+    import timm
+    from torch.jit.mobile import _load_for_lite_interpreter
+
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, **(kwargs or {})).eval()
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        ref = model(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cm = nc.compile(model, (x,), target=target, **compile_kw)
+    assert (cm.stats["segments"], cm.stats["cpu_segments"], cm.stats["host_ops"]) == (1, 0, 0)
+    mod = _load_for_lite_interpreter(str(cm.save(tmp_path / f"{name}.ptl")))
+    with nc.virtual_device(feature_level=cm.level):
+        got = mod(x)
+    assert_close_scaled(got, ref)
+    return cm
+
+
 @pytest.fixture(autouse=True)
 def _deterministic() -> Any:
     """Every test starts from the same global RNG state, and leaves the quantized engine (a
