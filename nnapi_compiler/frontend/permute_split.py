@@ -19,6 +19,7 @@ orderings of the remaining dims (at most 6! states).
 from __future__ import annotations
 
 import functools
+import math
 from collections import deque
 from itertools import combinations, permutations
 from typing import Any
@@ -103,11 +104,4 @@ def steps(sizes: list[int], perm: list[int]) -> list[tuple[list[int], list[int]]
     chain = plan(tuple(q))
     if chain is None:
         return None
-    return [([_size(g, block_sizes) for g in groups], order) for groups, order in chain]
-
-
-def _size(group: tuple[int, ...], sizes: list[int]) -> int:
-    n = 1
-    for b in group:
-        n *= sizes[b]
-    return n
+    return [([math.prod(block_sizes[b] for b in g) for g in groups], order) for groups, order in chain]

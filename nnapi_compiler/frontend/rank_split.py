@@ -21,6 +21,7 @@ All are pure data movement (or broadcasting), so the results are exact.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -60,13 +61,6 @@ def _make(gm: torch.fx.GraphModule, before: torch.fx.Node, target: Callable | st
     return m
 
 
-def _prod(xs: list[int]) -> int:
-    n = 1
-    for x in xs:
-        n *= x
-    return n
-
-
 def _transposed(gm: torch.fx.GraphModule, at: torch.fx.Node, src: torch.fx.Node,
                 sizes: list[int], perm: list[int]) -> torch.fx.Node:
     """``src`` (any shape with ``sizes``' elements) permuted by ``perm`` as rank <= 4 ops; the
@@ -97,7 +91,7 @@ def _replace_permute(gm: torch.fx.GraphModule, node: torch.fx.Node, src: torch.f
     """Replace the rank>4 ``node`` (``src`` viewed as ``sizes`` permuted by ``perm``)."""
     t = _transposed(gm, node, src, sizes, perm)
     if t is src:
-        t = _make(gm, node, torch.reshape, (src, [_prod(sizes)]))
+        t = _make(gm, node, torch.reshape, (src, [math.prod(sizes)]))
     for u in _through_copies(node):
         if _name(u) in _TO_SHAPE and u.op != "output" and _rank(u) <= 4:
             u.replace_input_with(u.args[0], t)
